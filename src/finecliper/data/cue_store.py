@@ -1,0 +1,96 @@
+"""The cue store: per-clip landmarks and parsing maps on disk, written by `finecliper cues`.
+
+Layout: `<store>/provenance.json` (backend, versions, settings) and one compressed `.npz` per clip,
+named by its clip id (`/` in ids becomes `__`). Each file holds, for every frame of the clip in reading
+order: 68 landmarks in pixels of the frame as read, a validity flag (False: no face was found and the
+points were interpolated from neighbouring frames), and a parsing map of class ids (possibly stored at
+reduced resolution; `frame_size` says the frame's own size). Files are written atomically, so a file
+that exists is complete; one that fails to load is reported as corrupt and redone by the next run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from finecliper import atomic
+from finecliper.errors import UserError
+from finecliper.face_layout import NUM_LANDMARKS, NUM_PARSING_CLASSES
+
+
+@dataclass
+class ClipCues:
+    landmarks: np.ndarray  # (N, 68, 2) float32, x and y in pixels of the frame as read
+    valid: np.ndarray  # (N,) bool: True where a face was detected in that frame
+    parsing: np.ndarray  # (N, h, w) uint8 class ids (face_layout.PARSING_CLASSES)
+    frame_size: tuple[int, int]  # (H, W) of the frames the landmarks refer to
+
+    def __post_init__(self) -> None:
+        n = len(self.landmarks)
+        if self.landmarks.shape != (n, NUM_LANDMARKS, 2):
+            raise ValueError(f"landmarks must be (N, {NUM_LANDMARKS}, 2), got {self.landmarks.shape}")
+        if self.valid.shape != (n,) or self.parsing.ndim != 3 or len(self.parsing) != n:
+            raise ValueError("valid and parsing must have one entry per frame of the landmarks")
+        if self.parsing.size and int(self.parsing.max()) >= NUM_PARSING_CLASSES:
+            raise ValueError("parsing holds a class id outside the 11 parsing classes")
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.landmarks)
+
+
+class CueStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, clip_id: str) -> Path:
+        return self.root / (clip_id.replace("/", "__") + ".npz")
+
+    def has(self, clip_id: str) -> bool:
+        return self.path(clip_id).is_file()
+
+    def save(self, clip_id: str, cues: ClipCues) -> None:
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            landmarks=cues.landmarks.astype(np.float32),
+            valid=cues.valid.astype(bool),
+            parsing=cues.parsing.astype(np.uint8),
+            frame_size=np.asarray(cues.frame_size, dtype=np.int64),
+        )
+        atomic.write_bytes(self.path(clip_id), buffer.getvalue())
+
+    def load(self, clip_id: str) -> ClipCues:
+        path = self.path(clip_id)
+        if not path.is_file():
+            raise UserError(f"the cue store {self.root} has no cues for clip {clip_id}; run `finecliper cues`")
+        try:
+            with np.load(path) as data:
+                return ClipCues(
+                    landmarks=data["landmarks"],
+                    valid=data["valid"],
+                    parsing=data["parsing"],
+                    frame_size=tuple(int(v) for v in data["frame_size"]),
+                )
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise UserError(f"cue file {path} is corrupt ({exc}); rerun `finecliper cues` to redo it") from None
+
+    def is_complete(self, clip_id: str) -> bool:
+        """True when the clip's file exists and loads: what a resumed run may skip."""
+        try:
+            self.load(clip_id)
+        except UserError:
+            return False
+        return True
+
+    def write_provenance(self, info: dict) -> None:
+        atomic.write_text(self.root / "provenance.json", json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    def provenance(self) -> dict:
+        path = self.root / "provenance.json"
+        return json.loads(path.read_text()) if path.is_file() else {}

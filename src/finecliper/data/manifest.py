@@ -1,0 +1,71 @@
+"""Manifest records: one JSON line per clip, the common currency of every command after `manifest`.
+
+A manifest is built once from a dataset's official split files (see `finecliper manifest`) and then read
+by training, evaluation, cue extraction and description. Labels are class *names*, never bare indices,
+so that no reader depends on a class order.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from finecliper import atomic
+from finecliper.errors import UserError
+
+
+@dataclass
+class ClipRecord:
+    id: str  # unique within the manifest: "02522" (DFEW), "03747" (MAFW), "Crime/Angry/0063" (FERV39k)
+    path: str  # frame folder or video file, relative to `root`
+    label: str | list[str] | None  # canonical class name; a list for MAFW compound labels
+    num_frames: int  # counted on disk when the manifest was built
+    split: str  # "train", "val" or "test"
+    fold: int | None  # 1-based fold for DFEW and MAFW; None for single-split datasets
+    dataset: str  # "dfew", "ferv39k", "mafw", "mafw-compound", "csv", ...
+    source: str  # which frames: "clip_224x224", "clip_224x224_16f", "faces", "frames", "video", ...
+    root: str  # absolute data root the paths are relative to
+    caption: str | None = None  # the dataset's own caption (MAFW), if asked for
+
+    @property
+    def full_path(self) -> Path:
+        return Path(self.root) / self.path
+
+    @property
+    def is_video(self) -> bool:
+        return self.full_path.suffix.lower() in VIDEO_SUFFIXES
+
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"}
+_FIELDS = {f.name for f in fields(ClipRecord)}
+
+
+def read_manifest(path: str | Path, data_root: str | Path | None = None) -> list[ClipRecord]:
+    """Records of a JSONL manifest; `data_root` replaces the stored root (data moved elsewhere)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"manifest {path} does not exist")
+    records = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                unknown = set(data) - _FIELDS
+                if unknown:
+                    raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
+                record = ClipRecord(**data)
+            except (json.JSONDecodeError, TypeError, ValueError) as exc:
+                raise UserError(f"{path}:{lineno} is not a manifest record ({exc})") from None
+            if data_root is not None:
+                record.root = str(Path(data_root).resolve())
+            records.append(record)
+    return records
+
+
+def write_manifest(path: str | Path, records: list[ClipRecord]) -> None:
+    """Write records as JSONL, atomically."""
+    text = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records)
+    atomic.write_text(path, text)

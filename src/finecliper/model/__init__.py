@@ -1,0 +1,25 @@
+"""The FineCLIPER network and its parts; `build_model` is the entry point."""
+
+from __future__ import annotations
+
+import torch
+
+from finecliper.config import ModelConfig
+from finecliper.model.backbone import load_backbone
+from finecliper.model.finecliper import FineCLIPER
+
+__all__ = ["FineCLIPER", "build_model"]
+
+
+def build_model(cfg: ModelConfig, class_names: list[str], meta: bool = False) -> FineCLIPER:
+    """Load the backbone of `cfg` (strictly, before any adapter), then build FineCLIPER around it.
+
+    meta=True builds the whole network on PyTorch's meta device: exact parameter counts of real-size
+    architectures in a fraction of a second, without memory or weights.
+    """
+    cfg.validate()
+    backbone = load_backbone(cfg.backbone, cfg.weights, cfg.tokenizer, meta=meta)
+    if meta:
+        with torch.device("meta"):
+            return FineCLIPER(cfg, class_names, backbone)
+    return FineCLIPER(cfg, class_names, backbone)

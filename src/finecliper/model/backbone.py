@@ -1,0 +1,202 @@
+"""The frozen CLIP backbone: architecture presets, local weights, and the tokenizer that goes with them.
+
+Architectures are Hugging Face `CLIPConfig` dicts shipped as JSON in `finecliper/arch/`. Weights come
+only from a local path: a Hugging Face CLIP folder (`config.json`, `model.safetensors` or
+`pytorch_model.bin`, possibly sharded) or a single file holding either layout, OpenAI's `.pt` included.
+Loading is strict (every tensor used, none missing, every shape right) and happens before any adapter
+is injected. Nothing is ever downloaded; with no weights the model is random and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from finecliper.errors import UserError
+from finecliper.model.openai_clip import openai_to_hf, read_openai_state_dict
+from finecliper.model.tokenizer import builtin_tokenizer, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+ARCHITECTURES = {
+    "ViT-B/16": "vit-b-16.json",
+    "ViT-B/32": "vit-b-32.json",
+    "ViT-L/14": "vit-l-14.json",
+    "tiny": "tiny.json",
+}
+# Fields that must agree between a weights folder's config.json and the chosen architecture.
+_ARCH_FIELDS = {
+    "vision_config": ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "image_size"),
+    "text_config": ("hidden_size", "intermediate_size", "num_hidden_layers", "vocab_size"),
+}
+
+
+@dataclass
+class Backbone:
+    """A loaded CLIP: the `transformers` model, its tokenizer, and where its weights came from."""
+
+    clip: Any  # transformers.CLIPModel
+    tokenizer: Any  # transformers.CLIPTokenizer
+    architecture: str
+    source: str  # the weights path, or "random"
+
+
+def architecture_dict(name: str) -> dict[str, Any]:
+    """The CLIPConfig dict of an architecture preset."""
+    if name not in ARCHITECTURES:
+        raise UserError(f"unknown backbone {name!r}; choose from {', '.join(ARCHITECTURES)}")
+    text = resources.files("finecliper").joinpath("arch", ARCHITECTURES[name]).read_text(encoding="utf-8")
+    data = json.loads(text)
+    data.pop("_comment", None)
+    return data
+
+
+def build_clip(name: str, eos_token_id: int | None = None):
+    """A randomly initialised `CLIPModel` of architecture `name`, using PyTorch's SDPA attention.
+
+    `eos_token_id` is the id the text tower pools at; it must be the tokenizer's end-of-text id.
+    Call under `torch.device("meta")` to get the structure without memory (parameter counts).
+    """
+    from transformers import CLIPConfig, CLIPModel
+
+    data = architecture_dict(name)
+    if eos_token_id is not None:
+        data["text_config"]["eos_token_id"] = eos_token_id
+    config = CLIPConfig(**data)
+    config._attn_implementation = "sdpa"
+    config.text_config._attn_implementation = "sdpa"
+    config.vision_config._attn_implementation = "sdpa"
+    model = CLIPModel(config)
+    model.eval()
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading weights
+
+
+def _read_tensor_file(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise UserError(f"cannot read {path} as safetensors: {exc}") from None
+    return read_openai_state_dict(path)  # handles TorchScript archives and plain state dicts alike
+
+
+def _read_hf_folder(folder: Path) -> dict[str, torch.Tensor]:
+    index = next((folder / n for n in ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+                  if (folder / n).is_file()), None)
+    if index is not None:
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        state: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            state.update(_read_tensor_file(folder / shard))
+        return state
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / name).is_file():
+            return _read_tensor_file(folder / name)
+    raise UserError(f"{folder} holds no CLIP weights (model.safetensors or pytorch_model.bin)")
+
+
+def _check_folder_architecture(folder: Path, architecture: str) -> None:
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        return  # the strict shape check below still catches a wrong architecture
+    try:
+        found = json.loads(config_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{config_path} is not valid JSON: {exc}") from None
+    expected = architecture_dict(architecture)
+    for tower, fields in _ARCH_FIELDS.items():
+        for f in fields:
+            have = found.get(tower, {}).get(f)
+            want = expected[tower][f]
+            if have is not None and have != want:
+                raise UserError(
+                    f"the weights in {folder} are a different CLIP: {tower}.{f} is {have}, but backbone "
+                    f"{architecture} has {want}; set model.backbone to the architecture of these weights"
+                )
+
+
+def read_clip_weights(path: str | Path, architecture: str) -> dict[str, torch.Tensor]:
+    """The weights at `path` as `CLIPModel` keys (OpenAI layout mapped)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"weights path {path} does not exist")
+    if path.is_dir():
+        _check_folder_architecture(path, architecture)
+        state = _read_hf_folder(path)
+    else:
+        state = _read_tensor_file(path)
+    if "visual.conv1.weight" in state:  # OpenAI layout
+        state = openai_to_hf(state)
+    # Old checkpoints carry the position-id buffers, which are derived, not learned.
+    return {k: v for k, v in state.items() if not k.endswith("position_ids")}
+
+
+def load_state_strict(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load `state` into `model`, refusing any missing, unexpected or wrongly shaped tensor."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        problems = []
+        if wrong:
+            k = wrong[0]
+            problems.append(
+                f"{len(wrong)} tensors of the wrong shape (e.g. {k}: {tuple(state[k].shape)}, "
+                f"expected {tuple(own[k].shape)})"
+            )
+        if missing:
+            problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        raise UserError(f"the weights in {source} do not fit this architecture: {'; '.join(problems)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _tokenizer_folder(weights: str | None, tokenizer: str | None) -> Path | None:
+    if tokenizer is not None:
+        return Path(tokenizer)
+    if weights is None:
+        return None
+    path = Path(weights)
+    return path if path.is_dir() else path.parent
+
+
+def load_backbone(architecture: str, weights: str | None = None, tokenizer: str | None = None,
+                  meta: bool = False) -> Backbone:
+    """Build the CLIP of `architecture`, load `weights` strictly, and pair it with its tokenizer.
+
+    meta=True builds the structure without memory or weights (for parameter counts).
+    """
+    vocab_size = architecture_dict(architecture)["text_config"]["vocab_size"]
+    if weights is not None and not Path(weights).exists():
+        raise UserError(f"weights path {weights} does not exist")
+    folder = _tokenizer_folder(weights, tokenizer)
+    tok = builtin_tokenizer() if folder is None else load_tokenizer(folder, vocab_size)
+
+    if meta:
+        with torch.device("meta"):
+            clip = build_clip(architecture, tok.eos_token_id)
+        return Backbone(clip, tok, architecture, "meta")
+    clip = build_clip(architecture, tok.eos_token_id)
+    if weights is None:
+        log.warning(
+            "no CLIP weights given: the %s backbone has RANDOM weights%s; its outputs mean nothing "
+            "until model.weights points at a local CLIP folder or OpenAI .pt file",
+            architecture, "" if tokenizer else " and the built-in byte-level tokenizer",
+        )
+        return Backbone(clip, tok, architecture, "random")
+    load_state_strict(clip, read_clip_weights(weights, architecture), str(weights))
+    return Backbone(clip, tok, architecture, str(weights))
