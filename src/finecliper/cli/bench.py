@@ -6,6 +6,7 @@ clips and reports peak memory: RSS on CPU, allocated memory on CUDA (bf16 autoca
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import sys
@@ -16,6 +17,10 @@ import torch
 from finecliper.errors import UserError
 from finecliper.labels import class_names
 from finecliper.presets import PRESETS, model_config
+
+
+# Other benchmark modes live beside their subject: each module's register(modes) adds one sub-parser.
+OTHER_MODES: list[str] = []
 
 
 def register(subparsers) -> None:
@@ -34,6 +39,8 @@ def register(subparsers) -> None:
     m.add_argument("--steps", type=int, default=1, help="timed steps (the mean is reported)")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=run_model)
+    for name in OTHER_MODES:
+        importlib.import_module(f"finecliper.cli.{name}").register(modes)
 
 
 def _peak_rss_mb() -> float:

@@ -1,0 +1,65 @@
+"""Test media: real face photos shipped inside installed packages, and writers of tiny clips.
+
+Frame folders are written with PIL, videos with PyAV (H.264 in mp4), so tests read the same formats the
+datasets ship.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def astronaut() -> np.ndarray:
+    """scikit-image's astronaut photo (Eileen Collins): (512, 512, 3) uint8 RGB, one frontal face."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def grace_hopper() -> np.ndarray:
+    """matplotlib's Grace Hopper sample photo: (600, 512, 3) uint8 RGB, one frontal face."""
+    import matplotlib.cbook
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+        return np.asarray(Image.open(fh).convert("RGB"))
+
+
+def write_frames(folder: str | Path, frames: np.ndarray, ext: str = "jpg", start: int = 1) -> list[Path]:
+    """Write (N, H, W, 3) uint8 frames as numbered images (`00001.jpg`, ...) into `folder`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, frame in enumerate(frames, start):
+        path = folder / f"{i:05d}.{ext}"
+        Image.fromarray(frame).save(path)
+        paths.append(path)
+    return paths
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 25) -> Path:
+    """Write (N, H, W, 3) uint8 frames (H, W even) as an H.264 mp4 with PyAV."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def numbered_frames(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
+    """(n, size, size, 3) uint8 frames whose mean brightness encodes the frame index (for order checks)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 20, size=(n, size, size, 3))
+    levels = np.linspace(30, 220, n).round().astype(int)[:, None, None, None]
+    return np.clip(base + levels, 0, 255).astype(np.uint8)
