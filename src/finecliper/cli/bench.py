@@ -18,7 +18,6 @@ from finecliper.errors import UserError
 from finecliper.labels import class_names
 from finecliper.presets import PRESETS, model_config
 
-
 # Other benchmark modes live beside their subject: each module's register(modes) adds one sub-parser.
 OTHER_MODES: list[str] = []
 

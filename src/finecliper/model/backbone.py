@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -57,10 +58,23 @@ def architecture_dict(name: str) -> dict[str, Any]:
     return data
 
 
-def build_clip(name: str, eos_token_id: int | None = None):
-    """A randomly initialised `CLIPModel` of architecture `name`, using PyTorch's SDPA attention.
+def _skip_init():
+    """Context that skips transformers' random initialisation (weights are loaded right after)."""
+    try:
+        from transformers.initialization import no_init_weights  # transformers 5
+    except ImportError:
+        try:
+            from transformers.modeling_utils import no_init_weights  # transformers 4
+        except ImportError:
+            return nullcontext()
+    return no_init_weights()
+
+
+def build_clip(name: str, eos_token_id: int | None = None, initialise: bool = True):
+    """A `CLIPModel` of architecture `name`, using PyTorch's SDPA attention.
 
     `eos_token_id` is the id the text tower pools at; it must be the tokenizer's end-of-text id.
+    initialise=False skips the random initialisation (seconds for ViT-L/14) when weights are loaded next.
     Call under `torch.device("meta")` to get the structure without memory (parameter counts).
     """
     from transformers import CLIPConfig, CLIPModel
@@ -72,7 +86,8 @@ def build_clip(name: str, eos_token_id: int | None = None):
     config._attn_implementation = "sdpa"
     config.text_config._attn_implementation = "sdpa"
     config.vision_config._attn_implementation = "sdpa"
-    model = CLIPModel(config)
+    with nullcontext() if initialise else _skip_init():
+        model = CLIPModel(config)
     model.eval()
     return model
 
@@ -92,19 +107,23 @@ def _read_tensor_file(path: Path) -> dict[str, torch.Tensor]:
     return read_openai_state_dict(path)  # handles TorchScript archives and plain state dicts alike
 
 
-def _read_hf_folder(folder: Path) -> dict[str, torch.Tensor]:
-    index = next((folder / n for n in ("model.safetensors.index.json", "pytorch_model.bin.index.json")
-                  if (folder / n).is_file()), None)
-    if index is not None:
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        state: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            state.update(_read_tensor_file(folder / shard))
-        return state
+def _hf_weight_files(folder: Path) -> list[Path]:
+    """The weight files of a Hugging Face folder (several when sharded)."""
+    for name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (folder / name).is_file():
+            shards = sorted(set(json.loads((folder / name).read_text())["weight_map"].values()))
+            return [folder / shard for shard in shards]
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():
-            return _read_tensor_file(folder / name)
+            return [folder / name]
     raise UserError(f"{folder} holds no CLIP weights (model.safetensors or pytorch_model.bin)")
+
+
+def _read_hf_folder(folder: Path) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = {}
+    for path in _hf_weight_files(folder):
+        state.update(_read_tensor_file(path))
+    return state
 
 
 def _check_folder_architecture(folder: Path, architecture: str) -> None:
@@ -127,13 +146,12 @@ def _check_folder_architecture(folder: Path, architecture: str) -> None:
                 )
 
 
-def read_clip_weights(path: str | Path, architecture: str) -> dict[str, torch.Tensor]:
+def read_clip_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The weights at `path` as `CLIPModel` keys (OpenAI layout mapped)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"weights path {path} does not exist")
     if path.is_dir():
-        _check_folder_architecture(path, architecture)
         state = _read_hf_folder(path)
     else:
         state = _read_tensor_file(path)
@@ -181,8 +199,12 @@ def load_backbone(architecture: str, weights: str | None = None, tokenizer: str 
     meta=True builds the structure without memory or weights (for parameter counts).
     """
     vocab_size = architecture_dict(architecture)["text_config"]["vocab_size"]
-    if weights is not None and not Path(weights).exists():
-        raise UserError(f"weights path {weights} does not exist")
+    if weights is not None:
+        if not Path(weights).exists():
+            raise UserError(f"weights path {weights} does not exist")
+        if Path(weights).is_dir():  # before the tokenizer: missing weights or a wrong architecture come first
+            _hf_weight_files(Path(weights))
+            _check_folder_architecture(Path(weights), architecture)
     folder = _tokenizer_folder(weights, tokenizer)
     tok = builtin_tokenizer() if folder is None else load_tokenizer(folder, vocab_size)
 
@@ -190,7 +212,7 @@ def load_backbone(architecture: str, weights: str | None = None, tokenizer: str 
         with torch.device("meta"):
             clip = build_clip(architecture, tok.eos_token_id)
         return Backbone(clip, tok, architecture, "meta")
-    clip = build_clip(architecture, tok.eos_token_id)
+    clip = build_clip(architecture, tok.eos_token_id, initialise=weights is None)
     if weights is None:
         log.warning(
             "no CLIP weights given: the %s backbone has RANDOM weights%s; its outputs mean nothing "
@@ -198,5 +220,5 @@ def load_backbone(architecture: str, weights: str | None = None, tokenizer: str 
             architecture, "" if tokenizer else " and the built-in byte-level tokenizer",
         )
         return Backbone(clip, tok, architecture, "random")
-    load_state_strict(clip, read_clip_weights(weights, architecture), str(weights))
+    load_state_strict(clip, read_clip_weights(weights), str(weights))
     return Backbone(clip, tok, architecture, str(weights))

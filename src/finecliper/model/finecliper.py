@@ -112,9 +112,11 @@ class FineCLIPER(nn.Module):
     def enable_gradient_checkpointing(self) -> None:
         """Recompute the frozen towers' activations in backward; each tower re-activates its branch."""
         for tower, selector in ((self.clip.vision_model, self.image_branch), (self.clip.text_model, self.text_branch)):
-            tower.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False, "context_fn": selector.checkpoint_contexts}
-            )
+            kwargs = {"use_reentrant": False, "context_fn": selector.checkpoint_contexts}
+            if hasattr(tower, "activation_checkpointing_enable"):  # transformers >= 5.x
+                tower.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+            else:
+                tower.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     def train(self, mode: bool = True):
         self._pn_cache = None  # PN text embeddings change while their adapters train
@@ -167,9 +169,10 @@ class FineCLIPER(nn.Module):
         n = None
         if self.cfg.use_negative:
             n = F.normalize(self.encode_text(self.neg_ids, "neg", self.neg_mask), dim=-1)
-        if not self.training:
-            self._pn_cache = (p, n)
-        return p, n
+        if self.training:
+            return p, n
+        self._pn_cache = (p, n)
+        return self._pn_cache
 
     # -------------------------------------------------------------------------------------- forward
 
@@ -232,7 +235,7 @@ class FineCLIPER(nn.Module):
                 else:
                     w = v.new_full((b,), float(self.cfg.video_weight))
                 weight = torch.where(has, w, weight)
-                z = mix(v, d, weight)
+                z = torch.where(has[:, None], mix(v, d, weight), v)  # clips without text keep v exactly
                 out["description"] = d
                 loss_align = alignment_loss(v[has], d_present, scale)
 

@@ -70,7 +70,8 @@ def builtin_tokenizer():
 
 def _read_openai_merges(path: Path) -> list[tuple[str, str]]:
     try:
-        lines = gzip.open(path, "rt", encoding="utf-8").read().split("\n")
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            lines = [line for line in fh.read().split("\n") if line.strip()]
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} is not a readable OpenAI BPE file ({exc})") from None
     merges = [tuple(line.split()) for line in lines[1 : OPENAI_NUM_MERGES + 1]]

@@ -1,0 +1,68 @@
+"""Config: presets, strict overrides, and the paper's parameter budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from finecliper.config import ModelConfig, apply_overrides, from_dict
+from finecliper.errors import UserError
+from finecliper.presets import PAPER_TUNABLE_M, model_config
+
+
+def test_overrides_parse_yaml_values_and_check_types():
+    cfg = apply_overrides(ModelConfig(), ["cues=[parsing]", "adapter_ratio.video=0.3", "video_weight=null",
+                                          "descriptions=true", "num_frames=8", "negation=less"])
+    assert cfg.cues == ["parsing"] and cfg.adapter_ratio["video"] == 0.3 and cfg.adapter_ratio["pos"] == 0.125
+    assert cfg.descriptions is True and cfg.num_frames == 8 and cfg.negation == "less"
+    assert apply_overrides(cfg, ["video_weight=1"]).video_weight == 1.0
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("nope=1", "unknown key 'nope'"),
+        ("adapter_ratio.vidoe=0.3", "unknown key 'adapter_ratio.vidoe'.*adapter_ratio has keys"),
+        ("num_frames=many", "model.num_frames must be int, got 'many'"),
+        ("descriptions=3", "must be bool"),
+        ("cues=parsing", "must be a list"),
+        ("num_frames", "not of the form key=value"),
+    ],
+)
+def test_bad_overrides_are_refused(override, message):
+    with pytest.raises(UserError, match=message):
+        model_config("B16", [override])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("cues=[hair]", "unknown cue branch 'hair'"),
+        ("video_weight=1.5", "video_weight must be in \\[0, 1\\]"),
+        ("adapter_ratio.video=-1", "must be >= 0"),
+        ("positive_template=A face", "must both contain"),
+    ],
+)
+def test_invalid_values_are_refused(override, message):
+    with pytest.raises(UserError, match=message):
+        model_config("B16", [override])
+
+
+def test_partial_mapping_from_yaml_updates_the_default():
+    cfg = from_dict(ModelConfig, {"adapter_ratio": {"video": 0.5}})
+    assert cfg.adapter_ratio["video"] == 0.5 and cfg.adapter_ratio["desc"] == 0.0625
+    with pytest.raises(UserError, match="unknown branch 'face'"):
+        from_dict(ModelConfig, {"adapter_ratio": {"face": 0.5}}).validate()
+
+
+def test_unknown_preset():
+    with pytest.raises(UserError, match="unknown preset 'B99'"):
+        model_config("B99")
+
+
+def test_vit_b16_presets_land_on_the_papers_tunable_counts():
+    from finecliper.cli.params import count_presets
+
+    counts = count_presets(["B16", "B16-PL", "B16-FT", "B16-Full"], [])
+    for name, c in counts.items():
+        assert round(c["tunable"] / 1e6) == PAPER_TUNABLE_M[name], (name, c["tunable"])
+        assert c["total"] > 150_000_000  # the frozen ViT-B/16 CLIP is counted in the total

@@ -1,0 +1,171 @@
+"""The FineCLIPER network: every preset runs, only adapters and heads learn, descriptions mix as specified."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from finecliper.errors import UserError
+from finecliper.labels import class_names
+from finecliper.model import build_model
+from finecliper.presets import ABLATIONS, PRESETS, model_config
+
+CLASSES = class_names("dfew")
+T = 16
+
+
+def tiny(preset: str, *overrides: str):
+    torch.manual_seed(0)
+    return build_model(model_config(preset, ["backbone=tiny", *overrides]), CLASSES)
+
+
+def make_batch(model, b=3, descriptions=True, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    shape = (b, T, 3, model.image_size, model.image_size)
+    batch = {"frames": torch.randn(shape, generator=gen), "labels": torch.arange(b) % len(CLASSES)}
+    for cue in model.cfg.cues:
+        batch[cue] = torch.randn(shape, generator=gen)
+    if model.cfg.descriptions and descriptions:
+        batch["descriptions"] = [f"the brows rise {i} times and the lips part" for i in range(b)]
+    return batch
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+@pytest.mark.parametrize("with_descriptions", [True, False])
+def test_every_preset_runs_forward_and_backward(preset, with_descriptions):
+    model = tiny(preset)
+    model.train()
+    out = model(make_batch(model, descriptions=with_descriptions))
+    assert out["scores"].shape == (3, len(CLASSES))
+    assert out["embedding"].shape == out["video"].shape == (3, model.clip.config.projection_dim)
+    assert torch.isfinite(out["loss"])
+    out["loss"].backward()
+    for name, p in model.named_parameters():
+        if p.requires_grad and p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name
+    if model.cfg.descriptions and with_descriptions:
+        assert torch.isfinite(out["loss_align"]) and out["description"] is not None
+    else:
+        assert "loss_align" not in out and torch.equal(out["weight"], torch.ones(3))
+
+
+@pytest.mark.parametrize("ablation", list(ABLATIONS))
+def test_every_ablation_builds_and_runs(ablation):
+    model = tiny("B16-Full", *ABLATIONS[ablation])
+    out = model(make_batch(model))
+    assert torch.isfinite(out["loss"])
+
+
+def test_training_changes_exactly_the_trainable_tensors():
+    model = tiny("B16-Full")
+    model.train()
+    frozen_before = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    trainable_before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    buffers_before = {n: b.clone() for n, b in model.named_buffers()}
+    optimizer = torch.optim.AdamW(model.trainable_parameters(), lr=1e-3)
+    optimizer_tensors = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert optimizer_tensors == {id(p) for p in model.parameters() if p.requires_grad}
+    for step in range(3):  # zero-initialised up-projections: down-projections get gradients from step 2
+        optimizer.zero_grad()
+        model(make_batch(model, seed=step))["loss"].backward()
+        optimizer.step()
+    for name, p in model.named_parameters():
+        if name in frozen_before:
+            assert torch.equal(p, frozen_before[name]), f"frozen tensor {name} changed"
+        else:
+            assert not torch.equal(p, trainable_before[name]), f"trainable tensor {name} did not change"
+    for name, b in model.named_buffers():
+        assert torch.equal(b, buffers_before[name]), name
+
+
+def test_trainable_set_is_adapters_fusion_and_gate_only():
+    model = tiny("B16-Full")
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert all(".adapters." in n or n.startswith(("fusion.", "weight_gate.")) for n in names)
+    assert any(n.startswith("weight_gate.") for n in names)
+    assert "log_logit_scale" not in names
+    assert set(model.trainable_state_dict()) == set(names)
+    learnable = tiny("B16", "learn_logit_scale=true")
+    assert "log_logit_scale" in learnable.trainable_state_dict()
+
+
+def test_clip_without_description_uses_video_alone():
+    model = tiny("B16-FT").eval()
+    batch = make_batch(model)
+    batch["descriptions"] = [None, "the mouth corners rise slowly", "  "]
+    with torch.no_grad():
+        out = model(batch)
+    assert out["weight"][0] == 1 and out["weight"][2] == 1
+    assert torch.equal(out["embedding"][0], out["video"][0])
+    assert 0 < float(out["weight"][1]) < 1  # adaptive weight in (0, 1)
+    assert not torch.allclose(out["embedding"][1], out["video"][1])
+
+
+def test_fixed_weight_mixes_normalised_video_and_text():
+    model = tiny("B16-FT", "video_weight=0.3").eval()
+    assert model.weight_gate is None
+    with torch.no_grad():
+        out = model(make_batch(model))
+    torch.testing.assert_close(out["weight"], torch.full((3,), 0.3))
+    expected = torch.nn.functional.normalize(0.3 * out["video"] + 0.7 * out["description"], dim=-1)
+    torch.testing.assert_close(out["embedding"], expected)
+
+
+def test_pn_scores_and_losses_follow_the_definition():
+    model = tiny("B16").eval()
+    batch = make_batch(model)
+    with torch.no_grad():
+        out = model(batch)
+        p, n = model.pn_embeddings()
+    z = out["embedding"]
+    torch.testing.assert_close(out["scores"], z @ p.t() - z @ n.t())
+    ce = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(out["loss_pos"], ce(100 * z @ p.t(), batch["labels"]))
+    torch.testing.assert_close(out["loss_neg"], ce(-100 * z @ n.t(), batch["labels"]))
+    assert model.positive_sentences[0] == "A person with an expression of happiness"
+    assert model.negative_sentences[6] == "A person with an expression of no fear"
+    assert tiny("B16", "negation=less").negative_sentences[0] == "A person with an expression of less happiness"
+    positive_only = tiny("B16", "use_negative=false")
+    out = positive_only(make_batch(positive_only))
+    assert out["neg_sim"] is None and float(out["loss_neg"]) == 0.0
+
+
+def test_zero_shot_training_has_alignment_loss_without_labels():
+    model = tiny("B16-FT")
+    batch = make_batch(model)
+    del batch["labels"]
+    out = model(batch)
+    assert "loss_pos" not in out
+    torch.testing.assert_close(out["loss"], out["loss_align"])
+
+
+def test_pn_text_embeddings_are_cached_in_evaluation_only():
+    model = tiny("B16").eval()
+    first = model.pn_embeddings()
+    assert model.pn_embeddings() is first
+    model.train()
+    assert model.pn_embeddings() is not first
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b.update(frames=b["frames"][:, :8]), "frames has 8 frames but the model takes 16"),
+        (lambda b: b.update(frames=b["frames"][..., :16]), "frames must have shape \\(B, 16, 3, 32, 32\\)"),
+        (lambda b: b.update(frames=b["frames"][0]), "frames must have shape"),
+        (lambda b: b.pop("parsing"), "uses parsing cues but the batch has no 'parsing' images"),
+        (lambda b: b.update(landmarks=b["landmarks"][:1]), "landmarks has shape \\(1, 16, 3, 32, 32\\) but frames have"),
+        (lambda b: b.update(descriptions=["one"]), "the batch has 3 clips but 1 descriptions"),
+    ],
+)
+def test_bad_batches_are_one_sentence(mutate, message):
+    model = tiny("B16-Full")
+    batch = make_batch(model)
+    mutate(batch)
+    with pytest.raises(UserError, match=message):
+        model(batch)
+
+
+def test_meta_counts_equal_real_counts():
+    cfg = model_config("B16-Full", ["backbone=tiny"])
+    assert build_model(cfg, CLASSES, meta=True).count_parameters() == build_model(cfg, CLASSES).count_parameters()
