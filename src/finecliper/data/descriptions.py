@@ -3,13 +3,15 @@
 Each line holds at least `id` (clip id) and `refined` (the description with every emotion word
 removed, or null when nothing was left); the describer adds `raw`, `removed`, `backend`, `model`,
 `prompt_hash` and `generation`. Lines are appended whole and flushed; a crash can leave at most one
-last line without its newline, which readers ignore (it is redone on resume).
+last line without its newline, which readers ignore (it is redone on resume). A writer that resumes
+calls `repair_tail` first, so that its first record does not get glued to that unfinished line.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from finecliper.errors import UserError
@@ -51,3 +53,45 @@ def append_record(path: str | Path, record: dict) -> None:
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def repair_tail(path: str | Path) -> int:
+    """Cut an unfinished last line (left by a crash) so that appending starts on a fresh line.
+
+    Returns the number of bytes removed (0 when the file is missing, empty or ends with a newline).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return 0
+    with path.open("rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return 0
+        keep, end = 0, size
+        while end > 0:  # search backwards, a block at a time, for the last complete line's newline
+            start = max(0, end - 65536)
+            fh.seek(start)
+            newline = fh.read(end - start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        fh.truncate(keep)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return size - keep
+
+
+_SIDES = re.compile(r"\b(left|right|Left|Right|LEFT|RIGHT)\b")
+_SWAP = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "LEFT": "RIGHT", "RIGHT": "LEFT"}
+
+
+def swap_left_right(text: str | None) -> str | None:
+    """The description of the mirrored clip: "left" and "right" exchanged (for a horizontal flip).
+
+    A training flip mirrors the frames; a description saying "the head turns to the left" must follow.
+    """
+    return None if text is None else _SIDES.sub(lambda m: _SWAP[m.group(0)], text)

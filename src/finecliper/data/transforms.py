@@ -1,0 +1,217 @@
+"""Paired clip transforms: one spatial transform for a clip's frames, parsing maps and landmarks.
+
+A clip's frames (T, H, W, 3) uint8, its parsing maps (T, H, W) uint8 and its landmarks (T, 68, 2) go
+through the *same* crop, resize and flip, so every cue stays on the face it was computed from:
+frames bilinearly (area-averaged when shrinking), parsing maps by nearest neighbour (class ids must not
+blend), landmarks by the same affine map of their coordinates. A horizontal flip also swaps the
+subject's left and right: landmark indices through `face_layout.LANDMARK_FLIP`, parsing classes through
+`face_layout.PARSING_FLIP`. Colour jitter touches frames only; `normalize` applies CLIP's mean and std.
+
+Coordinates are continuous pixels: pixel column i spans [i, i + 1), so a point at x lies on pixel
+floor(x), and resizing a width w to S maps x to x * S / w exactly (the half-pixel-centre convention of
+OpenCV's bilinear, area and nearest-exact resizing).
+
+Training [OURS, DESIGN.md §4]: random resized crop (area share `scale`, aspect `ratio`), horizontal
+flip with probability `flip_p`, colour jitter with probability `jitter_p` (one set of factors per clip,
+so the clip does not flicker). Testing: the largest centred square, resized (CLIP's resize + centre
+crop). All randomness comes from the `numpy.random.Generator` passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from finecliper.config import AugmentConfig
+from finecliper.errors import UserError
+from finecliper.face_layout import LANDMARK_FLIP, PARSING_FLIP
+
+__all__ = ["AugmentConfig"]  # re-exported: the transforms take it
+
+# One OpenCV thread: the data pipeline's parallelism is its DataLoader worker processes, and an OpenCV
+# thread pool that exists when a worker is forked deadlocks that worker. Set on import, in the parent.
+cv2.setNumThreads(1)
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# (x / 255 - mean) / std as x * scale + shift, per channel.
+_NORM_SCALE = (1.0 / (255.0 * torch.tensor(CLIP_STD))).view(1, 3, 1, 1)
+_NORM_SHIFT = (-torch.tensor(CLIP_MEAN) / torch.tensor(CLIP_STD)).view(1, 3, 1, 1)
+
+
+@dataclass
+class SpatialParams:
+    """One clip's spatial transform: crop box (integer pixels of the input frame) and flip."""
+
+    x0: int
+    y0: int
+    w: int
+    h: int
+    flip: bool = False
+
+
+def random_resized_box(height: int, width: int, cfg: AugmentConfig, rng: np.random.Generator) -> SpatialParams:
+    """A crop box of random area share and aspect ratio (torchvision's algorithm; centre crop fallback)."""
+    area = height * width
+    log_ratio = (math.log(cfg.ratio[0]), math.log(cfg.ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(cfg.scale[0], cfg.scale[1])
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            x0 = int(rng.integers(0, width - w + 1))
+            y0 = int(rng.integers(0, height - h + 1))
+            return SpatialParams(x0, y0, w, h)
+    return center_box(height, width)
+
+
+def center_box(height: int, width: int) -> SpatialParams:
+    """The largest centred square: with a resize to S, CLIP's resize-shorter-side + centre crop."""
+    side = min(height, width)
+    return SpatialParams((width - side) // 2, (height - side) // 2, side, side)
+
+
+def sample_spatial(height: int, width: int, cfg: AugmentConfig, train: bool,
+                   rng: np.random.Generator | None = None) -> SpatialParams:
+    """The spatial transform of one clip: random crop and flip in training, centre square in testing."""
+    if not train:
+        return center_box(height, width)
+    if rng is None:
+        raise UserError("training transforms need a random generator (rng)")
+    params = random_resized_box(height, width, cfg, rng)
+    params.flip = bool(rng.random() < cfg.flip_p)
+    return params
+
+
+def _resize_frames(images: np.ndarray, size: int, interpolation: int, flip: bool) -> np.ndarray:
+    """(T, h, w[, C]) -> (T, size, size[, C]), one OpenCV call per frame into a preallocated array.
+
+    Per frame is faster than stacking the clip along channels (the transposes cost more than the calls).
+    """
+    out = np.empty((images.shape[0], size, size) + images.shape[3:], dtype=images.dtype)
+    same = images.shape[1] == size and images.shape[2] == size
+    for i in range(images.shape[0]):
+        if same:
+            out[i] = images[i]
+        else:
+            cv2.resize(images[i], (size, size), dst=out[i], interpolation=interpolation)
+        if flip:
+            cv2.flip(out[i], 1, dst=out[i])
+    return out
+
+
+def _crop_resize_frames(frames: np.ndarray, p: SpatialParams, size: int) -> np.ndarray:
+    crop = frames[:, p.y0:p.y0 + p.h, p.x0:p.x0 + p.w]  # (T, h, w, 3)
+    shrinking = p.w > size or p.h > size
+    return _resize_frames(crop, size, cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR, p.flip)  # (T, S, S, 3)
+
+
+def _crop_resize_parsing(parsing: np.ndarray, p: SpatialParams, size: int) -> np.ndarray:
+    crop = parsing[:, p.y0:p.y0 + p.h, p.x0:p.x0 + p.w]  # (T, h, w)
+    out = _resize_frames(crop, size, cv2.INTER_NEAREST_EXACT, p.flip)  # (T, S, S)
+    if p.flip:
+        # The map is mirrored; relabel: the subject's left eye now appears where the right one was.
+        out = PARSING_FLIP[out]
+    return out
+
+
+def _transform_landmarks(landmarks: np.ndarray, p: SpatialParams, size: int) -> np.ndarray:
+    out = landmarks.astype(np.float32, copy=True)  # (T, 68, 2) x, y
+    out[..., 0] = (out[..., 0] - p.x0) * (size / p.w)
+    out[..., 1] = (out[..., 1] - p.y0) * (size / p.h)
+    if p.flip:
+        out[..., 0] = size - out[..., 0]
+        # Point i of the mirrored face is point LANDMARK_FLIP[i] of the original (left and right swap).
+        out = out[:, LANDMARK_FLIP]
+    return out
+
+
+def apply_spatial(
+    params: SpatialParams,
+    size: int,
+    frames: np.ndarray | None = None,
+    parsing: np.ndarray | None = None,
+    landmarks: np.ndarray | None = None,
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+    """Crop `params`' box, resize to size x size and flip, identically for each of the given arrays.
+
+    frames (T, H, W, 3) uint8 -> (T, S, S, 3); parsing (T, H, W) uint8 -> (T, S, S) (nearest);
+    landmarks (T, 68, 2) pixels of the input -> pixels of the output.
+    """
+    out_frames = out_parsing = out_landmarks = None
+    if frames is not None:
+        if frames.ndim != 4 or frames.shape[3] != 3:
+            raise UserError(f"frames must be (T, H, W, 3), got {frames.shape}")
+        out_frames = _crop_resize_frames(frames, params, size)
+    if parsing is not None:
+        if parsing.ndim != 3:
+            raise UserError(f"parsing maps must be (T, H, W), got {parsing.shape}")
+        out_parsing = _crop_resize_parsing(parsing, params, size)
+    if landmarks is not None:
+        if landmarks.ndim != 3 or landmarks.shape[2] != 2:
+            raise UserError(f"landmarks must be (T, 68, 2), got {landmarks.shape}")
+        out_landmarks = _transform_landmarks(landmarks, params, size)
+    return out_frames, out_parsing, out_landmarks
+
+
+def resize_parsing(parsing: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Parsing maps (T, h, w) scaled by nearest neighbour to (T, height, width) (cue stores may keep them smaller)."""
+    if parsing.shape[1:] == (height, width):
+        return parsing
+    out = np.empty((parsing.shape[0], height, width), dtype=parsing.dtype)
+    for i in range(parsing.shape[0]):
+        cv2.resize(parsing[i], (width, height), dst=out[i], interpolation=cv2.INTER_NEAREST_EXACT)
+    return out
+
+
+# --- colour ----------------------------------------------------------------------------------------
+
+# RGB <-> YIQ: a hue rotation is a rotation of the (I, Q) plane; cheaper than a round trip through HSV.
+_RGB2YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=np.float32)
+_YIQ2RGB = np.linalg.inv(_RGB2YIQ).astype(np.float32)
+_GRAY = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def color_jitter(frames: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Brightness, contrast, saturation and hue jitter with one set of factors for the whole clip.
+
+    frames (T, S, S, 3) uint8 -> (T, S, S, 3) uint8. With probability 1 - jitter_p the clip is returned
+    unchanged (the draws are still made, so later draws do not depend on the outcome).
+    """
+    apply = rng.random() < cfg.jitter_p
+    b = rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+    c = rng.uniform(1 - cfg.contrast, 1 + cfg.contrast)
+    s = rng.uniform(1 - cfg.saturation, 1 + cfg.saturation)
+    h = rng.uniform(-cfg.hue, cfg.hue)
+    if not apply:
+        return frames
+    # One 3x3 colour matrix for saturation, hue and brightness; contrast then blends each frame towards
+    # its mean grey (as torchvision does per image), which folds into the same affine map per frame.
+    angle = 2 * math.pi * h
+    rot = np.array([[1, 0, 0], [0, math.cos(angle), -math.sin(angle)], [0, math.sin(angle), math.cos(angle)]],
+                   dtype=np.float32)
+    hue_m = _YIQ2RGB @ rot @ _RGB2YIQ
+    sat_m = s * np.eye(3, dtype=np.float32) + (1 - s) * np.outer(np.ones(3, np.float32), _GRAY)
+    m = (sat_m @ hue_m) * b
+    out = np.empty_like(frames)
+    affine = np.empty((3, 4), dtype=np.float32)
+    affine[:, :3] = c * m
+    for i in range(frames.shape[0]):
+        mean_rgb = np.asarray(cv2.mean(frames[i])[:3], dtype=np.float32)
+        grey = float(_GRAY @ (m @ mean_rgb))  # mean grey of the frame after the colour matrix
+        affine[:, 3] = (1 - c) * grey
+        cv2.transform(frames[i], affine, dst=out[i])  # rounds and saturates to uint8
+    return out
+
+
+def normalize(images: np.ndarray) -> torch.Tensor:
+    """(T, S, S, 3) uint8 RGB -> (T, 3, S, S) float32 with CLIP's mean and std."""
+    # Channels first while still uint8 (a quarter of the bytes to move), then one scale and one shift.
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().float()  # (T, 3, S, S)
+    return x.mul_(_NORM_SCALE).add_(_NORM_SHIFT)

@@ -1,0 +1,208 @@
+"""Clip reading: frame folders (the datasets' face crops) and video files (decoded with PyAV).
+
+A clip is addressed by frame index in reading order: the naturally sorted image files of a folder
+(`2.jpg` before `10.jpg`), or the decoded frames of a video's first video stream in presentation
+order. Every reader returns RGB uint8; grayscale, RGBA, palette and 16-bit images are converted, and
+frames of another size than the clip's first frame are resized to it, so a clip is always one
+(T, H, W, 3) array. Videos are decoded from the start without seeking (seeking lands on key frames and
+silently shifts indices in many files) and decoding stops after the last frame asked for. An
+unreadable or truncated file raises `UserError` naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from finecliper.data.manifest import VIDEO_SUFFIXES
+from finecliper.errors import UserError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple:
+    # "frame10.jpg" -> ("frame", 10, ".jpg"): numbers compare as numbers, so 2 sorts before 10.
+    parts = _DIGITS.split(name)
+    return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts)
+
+
+def list_frame_files(folder: str | Path) -> list[Path]:
+    """Image files of a frame folder (jpg/jpeg/png/bmp, hidden files ignored), in natural order."""
+    folder = Path(folder)
+    try:
+        # scandir's entries know their type without a stat per file (a clip may hold hundreds of frames).
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries
+                     if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and not e.name.startswith(".")
+                     and e.is_file()]
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"frame folder {folder} does not exist") from None
+    except OSError as exc:
+        raise UserError(f"frame folder {folder} cannot be listed ({exc.strerror})") from None
+    return [folder / name for name in sorted(names, key=natural_key)]
+
+
+def is_video_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def count_frames(path: str | Path) -> int:
+    """Number of frames of a clip: images in a frame folder, or frames actually decoded from a video.
+
+    Container metadata (`stream.frames`, duration x rate) is wrong often enough (variable frame rate,
+    edited files) that videos are decoded to the end; pixel conversion is skipped, so this is cheap.
+    """
+    path = Path(path)
+    if path.is_dir():
+        return len(list_frame_files(path))
+    if not path.is_file():
+        raise UserError(f"clip {path} does not exist")
+    count = 0
+    for _ in _decode(path):
+        count += 1
+    return count
+
+
+def read_clip(path: str | Path, indices) -> np.ndarray:
+    """Frames `indices` (non-decreasing, repeats allowed) of a clip as a (len(indices), H, W, 3) uint8 RGB array."""
+    path = Path(path)
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        raise UserError(f"no frame indices were asked for from clip {path}")
+    if idx.min() < 0:
+        raise UserError(f"negative frame index {int(idx.min())} asked for from clip {path}")
+    if np.any(np.diff(idx) < 0):
+        raise UserError(f"frame indices for clip {path} must be non-decreasing")
+    if path.is_dir():
+        return _read_folder(path, idx)
+    if not path.is_file():
+        raise UserError(f"clip {path} does not exist")
+    return _read_video(path, idx)
+
+
+# --- frame folders ---------------------------------------------------------------------------------
+
+
+def _to_rgb(image: Image.Image) -> np.ndarray:
+    mode = image.mode
+    if mode == "RGB":
+        return np.asarray(image)
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit / 32-bit grayscale: PIL's convert("RGB") clips these at 255; rescale to the full range.
+        # The range is fixed by the mode, not by the image, so all frames of a clip scale alike.
+        arr = np.asarray(image, dtype=np.float64)
+        top = 1.0 if mode == "F" else 65535.0
+        gray = np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        # Drop alpha by compositing on black, the colour of the crops' padding.
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image)
+    return np.asarray(image.convert("RGB"))
+
+
+def _read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    """One image as (H, W, 3) RGB; resized to `size` (W, H) when it differs."""
+    try:
+        with Image.open(path) as image:
+            if size is not None and image.size != size and image.format == "JPEG":
+                # Let libjpeg decode at a reduced scale first when the file is much larger than needed.
+                image.draft("RGB", size)
+            image.load()
+            if size is not None and image.size != size:
+                image = image.convert("RGB").resize(size, Image.BILINEAR)
+            return np.ascontiguousarray(_to_rgb(image))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UserError(f"frame {path} is unreadable or truncated ({exc})") from None
+
+
+def _frame_size(path: Path) -> tuple[int, int]:
+    try:
+        with Image.open(path) as image:
+            return image.size  # reads the header only
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UserError(f"frame {path} is unreadable or truncated ({exc})") from None
+
+
+def _read_folder(folder: Path, idx: np.ndarray) -> np.ndarray:
+    files = list_frame_files(folder)
+    if not files:
+        raise UserError(f"frame folder {folder} holds no images")
+    if idx.max() >= len(files):
+        raise UserError(f"clip {folder} has {len(files)} frames but frame {int(idx.max())} was asked for")
+    # The clip's first frame fixes the size, whichever frames are sampled, so a clip reads the same
+    # size every epoch and cue coordinates (in the first frame's pixels) stay valid.
+    size = _frame_size(files[0])
+    out = None
+    previous = -1
+    for row, i in enumerate(idx):
+        if i == previous:
+            out[row] = out[row - 1]  # repeated index (short clip): copy instead of decoding again
+            continue
+        frame = _read_image(files[i], size)
+        if out is None:
+            out = np.empty((len(idx),) + frame.shape, dtype=np.uint8)
+        out[row] = frame
+        previous = i
+    return out
+
+
+# --- video files -----------------------------------------------------------------------------------
+
+
+def _decode(path: Path):
+    """Yield the decoded video frames of `path` in order; container/codec errors become UserError."""
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"video {path} is unreadable ({exc})") from None
+    try:
+        with container:
+            if not container.streams.video:
+                raise UserError(f"video {path} has no video stream")
+            stream = container.streams.video[0]
+            # One decoding thread: readers run inside DataLoader workers, one per core already.
+            stream.thread_count = 1
+            yield from container.decode(stream)
+    except av.error.FFmpegError as exc:
+        raise UserError(f"video {path} is unreadable or truncated ({exc})") from None
+
+
+def _read_video(path: Path, idx: np.ndarray) -> np.ndarray:
+    last = int(idx.max())
+    out = None
+    size = None
+    row = 0
+    decoded = 0
+    frames = _decode(path)
+    try:
+        for i, frame in enumerate(frames):
+            decoded = i + 1
+            if size is None:
+                size = (frame.width, frame.height)  # the clip's first frame fixes the size
+            if i < idx[row]:
+                continue  # decoded but not converted: pixel conversion is the expensive part
+            if (frame.width, frame.height) != size:
+                frame = frame.reformat(width=size[0], height=size[1])
+            rgb = frame.to_ndarray(format="rgb24")
+            if out is None:
+                out = np.empty((len(idx),) + rgb.shape, dtype=np.uint8)
+            while row < len(idx) and idx[row] == i:
+                out[row] = rgb
+                row += 1
+            if i >= last:
+                break
+    finally:
+        frames.close()
+    if row < len(idx):
+        raise UserError(f"video {path} decodes to {decoded} frames but frame {last} was asked for")
+    return out

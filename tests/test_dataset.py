@@ -1,0 +1,210 @@
+"""The clip dataset: sampled frames, cues of exactly those frames, labels by name, seeding, collate."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from finecliper.cli import main
+from finecliper.data.cue_store import ClipCues, CueStore
+from finecliper.data.dataset import ClipDataset, collate, worker_init
+from finecliper.data.descriptions import append_record
+from finecliper.data.manifest import ClipRecord
+from finecliper.data.render import LANDMARK_COLOR
+from finecliper.data.transforms import CLIP_MEAN, CLIP_STD, AugmentConfig
+from finecliper.errors import UserError
+from finecliper.face_layout import PARSING_PALETTE
+from finecliper.labels import class_names
+from media import numbered_frames, write_frames, write_video
+
+CLASSES = class_names("dfew")
+SIZE = 32
+
+
+def _denorm(x: torch.Tensor) -> np.ndarray:
+    """(T, 3, S, S) normalised -> (T, S, S, 3) uint8."""
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (x * std + mean).mul(255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+
+
+def _record(root, clip_id, path, n, label="anger", caption=None):
+    return ClipRecord(clip_id, path, label, n, "train", 1, "dfew", "clip_224x224", str(root), caption=caption)
+
+
+@pytest.fixture
+def clips(tmp_path):
+    """Two frame-folder clips (32 and 5 frames, 40 px) and one video (20 frames), with cues for all but c."""
+    write_frames(tmp_path / "a", numbered_frames(32, size=40), ext="png")
+    write_frames(tmp_path / "b", numbered_frames(5, size=40, seed=1), ext="png")
+    write_video(tmp_path / "c.mp4", numbered_frames(20, size=40))
+    store = CueStore(tmp_path / "cues")
+    for clip_id, n in (("a", 32), ("b", 5)):
+        landmarks = np.full((n, 68, 2), 20.0, np.float32)
+        landmarks[:, 1] = (5.0, 35.0)
+        # Frame i's parsing map is all class i % 11, stored at half resolution: it tells which frame it was.
+        parsing = (np.arange(n) % 11).astype(np.uint8)[:, None, None].repeat(20, 1).repeat(20, 2)
+        valid = np.arange(n) % 2 == 0  # odd frames: no face found
+        store.save(clip_id, ClipCues(landmarks, valid, parsing, (40, 40)))
+    records = [_record(tmp_path, "a", "a", 32, "anger"), _record(tmp_path, "b", "b", 5, "fear"),
+               _record(tmp_path, "c", "c.mp4", 20, "happiness")]
+    return tmp_path, records, store
+
+
+def test_item_shapes_labels_and_frame_order(clips):
+    root, records, _ = clips
+    ds = ClipDataset(records, CLASSES, num_frames=4, size=SIZE)
+    item = ds[0]
+    assert item["frames"].shape == (4, 3, SIZE, SIZE) and item["frames"].dtype == torch.float32
+    assert item["label"] == CLASSES.index("anger") and ds[1]["label"] == CLASSES.index("fear")
+    assert item["id"] == "a" and item["description"] is None
+    assert "parsing" not in item and "landmarks" not in item
+    brightness = _denorm(item["frames"]).reshape(4, -1).mean(axis=1)
+    assert np.all(np.diff(brightness) > 0)  # frames 4, 12, 20, 28 in order
+    video = ds[2]
+    assert video["frames"].shape == (4, 3, SIZE, SIZE) and video["label"] == 0
+
+
+def test_labels_by_name_through_the_class_list(clips):
+    _, records, _ = clips
+    reordered = list(reversed(CLASSES))
+    assert ClipDataset(records, reordered, num_frames=4, size=SIZE)[0]["label"] == reordered.index("anger")
+    bad = [ClipRecord("z", "a", "contempt", 32, "train", 1, "mafw", "faces", records[0].root)]
+    with pytest.raises(UserError, match="contempt"):
+        ClipDataset(bad, CLASSES)
+    compound = [ClipRecord("a", "a", ["anger", "disgust"], 32, "train", 1, "mafw-compound", "faces",
+                           records[0].root)]
+    assert ClipDataset(compound, ["anger", "anger_disgust"], num_frames=2, size=SIZE)[0]["label"] == 1
+
+
+def test_cues_of_exactly_the_sampled_frames(clips):
+    _, records, store = clips
+    ds = ClipDataset(records[:2], CLASSES, num_frames=4, size=SIZE, cues=store.root,
+                     branches=["parsing", "landmarks"])
+    item = ds[0]  # test mode: frames 4, 12, 20, 28 of 32
+    assert item["parsing"].shape == item["landmarks"].shape == (4, 3, SIZE, SIZE)
+    parsing = _denorm(item["parsing"])
+    for t, frame_index in enumerate([4, 12, 20, 28]):
+        assert (parsing[t] == PARSING_PALETTE[frame_index % 11]).all()
+    # Landmarks: dots on the transformed frame at (20, 20) * 32 / 40 = (16, 16), only where a face was found.
+    dots = _denorm(item["landmarks"])
+    plain = _denorm(item["frames"])
+    for t in range(4):
+        assert tuple(dots[t, 16, 16]) == LANDMARK_COLOR  # frames 4, 12, 20, 28: all even, all valid
+    short = ds[1]  # 5 frames -> indices 0, 1, 3, 4: frames 1 and 3 have no face
+    short_dots, short_plain = _denorm(short["landmarks"]), _denorm(short["frames"])
+    assert tuple(short_dots[0, 16, 16]) == LANDMARK_COLOR
+    assert np.abs(short_dots[1].astype(int) - short_plain[1]).max() <= 1
+    assert not np.array_equal(dots[0], plain[0])
+
+
+def test_train_mode_cues_follow_the_augmentation(clips):
+    _, records, store = clips
+    aug = AugmentConfig(scale=[0.5, 0.7], flip_p=1.0, jitter_p=1.0)
+    ds = ClipDataset(records[:1], CLASSES, train=True, num_frames=4, size=SIZE, cues=store.root,
+                     branches=["landmarks", "parsing"], augment=aug, seed=3)
+    item = ds[0]
+    parsing = _denorm(item["parsing"])
+    for t in range(4):
+        colours = {tuple(c) for c in parsing[t].reshape(-1, 3)}
+        assert len(colours) == 1  # one class per frame: the nearest-neighbour map stays one class
+    assert item["landmarks"].shape == (4, 3, SIZE, SIZE)
+
+
+def test_missing_cues_name_the_clip(clips):
+    root, records, store = clips
+    ds = ClipDataset(records, CLASSES, num_frames=4, size=SIZE, cues=store.root, branches=["landmarks"])
+    with pytest.raises(UserError, match="clip c"):
+        ds[2]
+    with pytest.raises(UserError, match="cue store"):
+        ClipDataset(records, CLASSES, branches=["parsing"])
+    with pytest.raises(UserError, match="unknown cue branch"):
+        ClipDataset(records, CLASSES, cues=store.root, branches=["depth"])
+    wrong = [_record(root, "b", "a", 32)]  # cues of b have 5 frames, the manifest says 32
+    with pytest.raises(UserError, match="rerun"):
+        ClipDataset(wrong, CLASSES, num_frames=4, size=SIZE, cues=store.root, branches=["parsing"])[0]
+
+
+def test_descriptions_and_captions(clips, tmp_path):
+    root, records, _ = clips
+    path = tmp_path / "desc.jsonl"
+    append_record(path, {"id": "a", "refined": "the brows rise"})
+    append_record(path, {"id": "b", "refined": None})
+    ds = ClipDataset(records, CLASSES, num_frames=2, size=SIZE, descriptions=path)
+    assert [ds[i]["description"] for i in range(3)] == ["the brows rise", None, None]
+    captioned = [_record(root, "a", "a", 32, caption="A man frowns.")]
+    assert ClipDataset(captioned, CLASSES, num_frames=2, size=SIZE, descriptions="captions")[0]["description"] == (
+        "A man frowns.")
+
+
+def test_seeding_per_item_and_epoch(clips):
+    _, records, _ = clips
+    aug = AugmentConfig()
+    ds = ClipDataset(records, CLASSES, train=True, num_frames=4, size=SIZE, augment=aug, seed=7)
+    a0, a0_again = ds[0]["frames"], ds[0]["frames"]
+    assert torch.equal(a0, a0_again)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[0]["frames"], a0)
+    ds.set_epoch(0)
+    assert torch.equal(ds[0]["frames"], a0)
+    other = ClipDataset(records, CLASSES, train=True, num_frames=4, size=SIZE, augment=aug, seed=8)
+    assert not torch.equal(other[0]["frames"], a0)
+    test_ds = ClipDataset(records, CLASSES, num_frames=4, size=SIZE)
+    test_ds.set_epoch(5)
+    assert torch.equal(test_ds[0]["frames"], ClipDataset(records, CLASSES, num_frames=4, size=SIZE)[0]["frames"])
+
+
+def test_collate_keys_and_shapes(clips):
+    _, records, store = clips
+    ds = ClipDataset(records[:2], CLASSES, num_frames=4, size=SIZE, cues=store.root,
+                     branches=["parsing", "landmarks"])
+    batch = collate([ds[0], ds[1]])
+    assert set(batch) == {"frames", "parsing", "landmarks", "descriptions", "labels", "ids"}
+    assert batch["frames"].shape == batch["parsing"].shape == (2, 4, 3, SIZE, SIZE)
+    assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [3, 6]
+    assert batch["ids"] == ["a", "b"] and batch["descriptions"] == [None, None]
+    plain = collate([ClipDataset(records, CLASSES, num_frames=4, size=SIZE)[2]])
+    assert set(plain) == {"frames", "descriptions", "labels", "ids"}
+
+
+def test_workers_reproduce_single_process_and_see_set_epoch(clips):
+    _, records, _ = clips
+    ds = ClipDataset(records * 2, CLASSES, train=True, num_frames=4, size=SIZE, seed=11)
+    expected = {}
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        expected[epoch] = collate([ds[i] for i in range(len(ds))])["frames"]
+    ds.set_epoch(0)
+    loader = DataLoader(ds, batch_size=3, num_workers=2, collate_fn=collate, persistent_workers=True,
+                        worker_init_fn=worker_init)
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        got = torch.cat([b["frames"] for b in loader])
+        assert torch.equal(got, expected[epoch])
+    assert not torch.equal(expected[0], expected[1])
+
+
+def test_bench_data_runs_on_generated_clips(capsys):
+    rc = main(["bench", "data", "--clips", "3", "--clip-frames", "6", "--num-frames", "4", "--size", "32",
+               "--workers", "0", "--batch-size", "2", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["kinds"]) == {"folders", "videos"}
+    for entry in result["kinds"].values():
+        assert entry["clips"] == 3 and entry["clips_per_s"] > 0
+        assert set(entry["stage_ms"]) == {"read", "spatial", "jitter", "normalize"}
+
+
+def test_descriptions_follow_a_horizontal_flip(clips):
+    _, records, _ = clips
+    text = {records[0].id: "The head turns to the left while the right brow rises."}
+    flipped = ClipDataset(records[:1], CLASSES, train=True, num_frames=4, size=SIZE, descriptions=text,
+                          augment=AugmentConfig(flip_p=1.0))
+    plain = ClipDataset(records[:1], CLASSES, train=True, num_frames=4, size=SIZE, descriptions=text,
+                        augment=AugmentConfig(flip_p=0.0))
+    assert flipped[0]["description"] == "The head turns to the right while the left brow rises."
+    assert plain[0]["description"] == text[records[0].id]
