@@ -31,6 +31,8 @@ ARCHITECTURES = {
     "ViT-L/14": "vit-l-14.json",
     "tiny": "tiny.json",
 }
+# Seed of the random weights used when no weights are given.
+RANDOM_BACKBONE_SEED = 0
 # Fields that must agree between a weights folder's config.json and the chosen architecture.
 _ARCH_FIELDS = {
     "vision_config": ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "image_size"),
@@ -212,13 +214,18 @@ def load_backbone(architecture: str, weights: str | None = None, tokenizer: str 
         with torch.device("meta"):
             clip = build_clip(architecture, tok.eos_token_id)
         return Backbone(clip, tok, architecture, "meta")
-    clip = build_clip(architecture, tok.eos_token_id, initialise=weights is None)
     if weights is None:
+        # Always the same random weights: a checkpoint stores only the trainable tensors, so a model
+        # trained on a random backbone (tests, demo) can be rebuilt only if that backbone is reproducible.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_BACKBONE_SEED)
+            clip = build_clip(architecture, tok.eos_token_id)
         log.warning(
             "no CLIP weights given: the %s backbone has RANDOM weights%s; its outputs mean nothing "
             "until model.weights points at a local CLIP folder or OpenAI .pt file",
             architecture, "" if tokenizer else " and the built-in byte-level tokenizer",
         )
         return Backbone(clip, tok, architecture, "random")
+    clip = build_clip(architecture, tok.eos_token_id, initialise=False)
     load_state_strict(clip, read_clip_weights(weights), str(weights))
     return Backbone(clip, tok, architecture, str(weights))

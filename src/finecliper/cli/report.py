@@ -1,0 +1,26 @@
+"""`finecliper report RUN_DIR...`: mean ± std over folds in the paper's table layout, markdown and CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finecliper import atomic
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("report", help="tables over finished runs, beside the paper's figures")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (or their results.json)")
+    p.add_argument("--out", help="folder for report.md and report.csv")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from finecliper.training.report import csv_text, markdown, read_results, summarise
+
+    summary = summarise(read_results(args.runs))
+    text = markdown(summary)
+    print(text)
+    if args.out:
+        atomic.write_text(Path(args.out) / "report.md", text + "\n")
+        atomic.write_text(Path(args.out) / "report.csv", csv_text(summary))
+    return 0

@@ -1,0 +1,43 @@
+"""`finecliper train`: train one fold from a YAML experiment file (see configs/)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from finecliper.config import load_experiment
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train one fold of a benchmark protocol")
+    add_run_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_run_arguments(p) -> None:
+    p.add_argument("--config", required=True, action="append",
+                   help="experiment YAML (configs/...); repeat to combine, e.g. a protocol and a preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. train.lr=1e-4 or model.adapter_scale=0.3 (repeatable)")
+    p.add_argument("--out", help="run directory (default: runs/<protocol name>_<preset>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out after a stop or a kill")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+
+
+def run(args, zero_shot: bool = False) -> int:
+    from finecliper.training import distributed
+    from finecliper.training.trainer import Trainer, uar_war_line
+
+    overrides = list(args.overrides) + (["train.zero_shot=true"] if zero_shot else [])
+    cfg = load_experiment(args.config, overrides)
+    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}_{cfg.preset}"
+    trainer = Trainer(cfg, out, args.device)
+    try:
+        results = trainer.run(resume=args.resume)
+    finally:
+        distributed.teardown()
+    if trainer.dist.main:
+        if "test" in results:
+            print(f"{cfg.name}: test {uar_war_line(results['test'])}; selected epoch {results['best_epoch']} "
+                  f"on {cfg.data.select_on if not cfg.train.zero_shot else 'none (zero-shot: last epoch)'}")
+        print(f"run directory: {out}")
+    return 0

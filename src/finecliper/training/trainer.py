@@ -1,0 +1,384 @@
+"""`finecliper train`: one readable training loop for one fold, resumable, single- or multi-process.
+
+Per epoch: a seeded clip order (sampler.py), micro-batches with gradient accumulation under bf16
+autocast on GPU, AdamW on the trainable tensors only, warm-up then cosine learning rate; after the
+epoch, UAR on the selection split (the held-out validation share by default, or the test fold when
+asked, as peer code does) decides the best checkpoint. At the end the best checkpoint is scored once
+on the test fold. Every `checkpoint_every` optimizer steps the weights and resume state are written,
+so `--resume` after a kill continues with exactly the batches an unbroken run would have seen.
+
+Run directory: config.yaml (resolved), metrics.jsonl, tensorboard/, checkpoints/{best,last}.safetensors
+(+ .json records), resume.pt, results.json, test_confusion.png.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from finecliper import atomic
+from finecliper.config import ExperimentConfig, to_dict
+from finecliper.data.dataset import CAPTIONS, ClipDataset, collate, worker_init
+from finecliper.data.manifest import ClipRecord, read_manifest
+from finecliper.errors import UserError
+from finecliper.labels import class_names as dataset_classes
+from finecliper.model import build_model
+from finecliper.training import distributed
+from finecliper.training.checkpoint import (
+    backbone_identity,
+    check_compatible,
+    load_checkpoint,
+    load_resume,
+    load_trainable,
+    save_checkpoint,
+    save_resume,
+)
+from finecliper.training.evaluate import autocast_for, evaluate, to_device, write_metrics
+from finecliper.training.sampler import TrainOrder
+from finecliper.training.split import stratified_split
+
+log = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def load_records(path: str | None, what: str, cfg: ExperimentConfig) -> list[ClipRecord]:
+    if path is None:
+        raise UserError(f"the config has no data.{what}_manifest; build one with `finecliper manifest`")
+    return read_manifest(path, cfg.data.data_root)
+
+
+def make_dataset(records: list[ClipRecord], cfg: ExperimentConfig, class_names: list[str], train: bool,
+                 image_size: int) -> ClipDataset:
+    """The dataset of a split, with exactly the cues and texts the model needs (checked up front)."""
+    m = cfg.model
+    if m.cues and cfg.data.cues is None:
+        raise UserError(f"preset {cfg.preset} uses {' and '.join(m.cues)} cues but data.cues names no cue store; "
+                        "run `finecliper cues` and set data.cues=DIR")
+    if m.descriptions and cfg.data.descriptions is None:
+        raise UserError(f"preset {cfg.preset} uses fine-grained descriptions but data.descriptions is not set; "
+                        "run `finecliper describe` and set data.descriptions=FILE (or 'captions')")
+    if cfg.data.descriptions not in (None, CAPTIONS) and not Path(cfg.data.descriptions).is_file():
+        raise UserError(f"descriptions file {cfg.data.descriptions} does not exist")
+    return ClipDataset(
+        records, class_names, train=train, num_frames=m.num_frames, size=image_size,
+        cues=cfg.data.cues if m.cues else None, branches=m.cues,
+        descriptions=cfg.data.descriptions if m.descriptions else None, augment=cfg.data.augment,
+        seed=cfg.train.seed,
+    )
+
+
+# ------------------------------------------------------------------------------------- schedule
+
+
+def lr_lambda(total_steps: int, warmup_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def make_optimizer(model, cfg: ExperimentConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            # Weight decay on matrices only; biases, norms, embeddings and the logit scale keep theirs.
+            (decay if p.ndim >= 2 and "embedding" not in name else no_decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.train.lr)
+
+
+# -------------------------------------------------------------------------------------- the loop
+
+
+class Trainer:
+    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, device: str | None = None):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.dist = distributed.setup(device)
+        self.class_names = dataset_classes(cfg.data.dataset)
+        torch.manual_seed(cfg.train.seed)
+        self.model = build_model(cfg.model, self.class_names).to(self.dist.device)
+        self.identity = backbone_identity(cfg.model)
+        self.image_size = cfg.data.image_size or self.model.image_size
+
+        train_records = load_records(cfg.data.train_manifest, "train", cfg)
+        self.test_records = load_records(cfg.data.test_manifest, "test", cfg) if cfg.data.test_manifest else []
+        if cfg.train.zero_shot:
+            self.fit_records, val_records = train_records, []
+        elif cfg.data.select_on == "val":
+            self.fit_records, val_records = stratified_split(train_records, cfg.data.val_fraction, cfg.train.seed)
+        else:
+            self.fit_records, val_records = train_records, []
+            if not self.test_records:
+                raise UserError("data.select_on=test needs data.test_manifest")
+        self.select_records = val_records if cfg.data.select_on == "val" else self.test_records
+        if cfg.train.zero_shot:  # zero-shot training never sees a label
+            self.fit_records = [dataclasses.replace(r, label=None) for r in self.fit_records]
+        self.train_set = make_dataset(self.fit_records, cfg, self.class_names, True, self.image_size)
+
+        per_step = self.dist.world * cfg.train.grad_accum
+        if cfg.train.batch_size % per_step:
+            raise UserError(f"train.batch_size {cfg.train.batch_size} is not divisible by processes x grad_accum "
+                            f"= {per_step}")
+        self.micro = cfg.train.batch_size // per_step
+        self.order = TrainOrder(len(self.train_set), cfg.train.seed, self.dist.rank, self.dist.world)
+        self.steps_per_epoch = self.order.per_process() // (self.micro * cfg.train.grad_accum)
+        if self.steps_per_epoch < 1:
+            raise UserError(f"the training split has {len(self.train_set)} clips, fewer than one batch of "
+                            f"{cfg.train.batch_size}; lower train.batch_size")
+        total = self.steps_per_epoch * cfg.train.epochs
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(total, round(cfg.train.warmup_epochs * self.steps_per_epoch))
+        )
+        self.net = self.model
+        if self.dist.enabled:
+            # Description adapters get no gradient in a batch without texts: let DDP allow that.
+            self.net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.dist.local_rank] if self.dist.device.type == "cuda" else None,
+                find_unused_parameters=cfg.model.descriptions,
+            )
+        self.epoch = 0
+        self.step_in_epoch = 0  # optimizer steps done in the current epoch
+        self.global_step = 0
+        self.best = {"uar": -1.0, "epoch": None}
+        self.writer = None
+
+    # ---------------------------------------------------------------------------------- records
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def record(self, **extra) -> dict:
+        return {"config": to_dict(self.cfg), "backbone": self.identity, "preset": self.cfg.preset,
+                "dataset": self.cfg.data.dataset, "epoch": self.epoch, "global_step": self.global_step, **extra}
+
+    def log_metrics(self, entry: dict) -> None:
+        if not self.dist.main:
+            return
+        entry = {"time": round(time.time(), 3), **entry}
+        with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+        if self.writer is not None:
+            for key, value in entry.items():
+                if isinstance(value, (int, float)) and key not in ("time", "step", "epoch"):
+                    self.writer.add_scalar(key, value, entry.get("step", self.global_step))
+
+    def save_state(self) -> None:
+        """Last weights and the resume state, at an optimizer-step boundary."""
+        if not self.dist.main:
+            return
+        save_checkpoint(self.ckpt_dir / "last", self.model, self.record(best=self.best))
+        # The weights travel inside the resume state too: one atomic file, so a kill between two writes
+        # can never pair weights of one step with optimizer state of another.
+        save_resume(self.run_dir / "resume.pt", {
+            "model": {k: v.detach().cpu() for k, v in self.model.trainable_state_dict().items()},
+            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
+            "best_uar": float(self.best["uar"]), "best_epoch": -1 if self.best["epoch"] is None else self.best["epoch"],
+            "torch_rng": torch.get_rng_state(),
+        })
+
+    def restore(self) -> None:
+        state = load_resume(self.run_dir / "resume.pt")
+        _, record = load_checkpoint(self.ckpt_dir / "last")
+        check_compatible(record, self.class_names, self.identity, str(self.ckpt_dir / "last.safetensors"))
+        load_trainable(self.model, state["model"], str(self.run_dir / "resume.pt"))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
+        self.global_step = int(state["global_step"])
+        self.best = {"uar": float(state["best_uar"]), "epoch": None if state["best_epoch"] < 0 else int(state["best_epoch"])}
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed at epoch %d, step %d of %d", self.epoch, self.step_in_epoch, self.steps_per_epoch)
+
+    # ------------------------------------------------------------------------------------- run
+
+    def run(self, resume: bool = False) -> dict:
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and (self.run_dir / "resume.pt").exists():
+                raise UserError(f"{self.run_dir} already holds a run; continue it with --resume or choose another --out")
+            atomic.write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
+            if self.cfg.train.tensorboard:
+                self.writer = _tensorboard(self.run_dir / "tensorboard")
+        self.dist.barrier()
+        if resume:
+            self.restore()
+        tunable, total = self.model.count_parameters()
+        log.info("training %s on %d clips (%d held out for selection), %d tunable / %d parameters",
+                 self.cfg.preset, len(self.train_set), len(self.select_records), tunable, total)
+        while self.epoch < self.cfg.train.epochs:
+            self.train_epoch()
+            self.end_epoch()
+        return self.finish()
+
+    def train_epoch(self) -> None:
+        cfg = self.cfg.train
+        self.train_set.set_epoch(self.epoch)
+        self.order.set_epoch(self.epoch, start=self.step_in_epoch * cfg.grad_accum * self.micro)
+        loader = torch.utils.data.DataLoader(
+            self.train_set, batch_size=self.micro, sampler=self.order, num_workers=self.cfg.data.workers,
+            collate_fn=collate, worker_init_fn=worker_init if self.cfg.data.workers else None,
+            pin_memory=self.dist.device.type == "cuda", drop_last=True,
+            persistent_workers=False,
+        )
+        self.net.train()
+        batches = iter(loader)
+        bar = None
+        if self.dist.main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, unit="step", dynamic_ncols=True,
+                       desc=f"epoch {self.epoch + 1}/{cfg.epochs}")
+        window_start, window_clips = time.perf_counter(), 0
+        while self.step_in_epoch < self.steps_per_epoch:
+            losses: dict[str, float] = {}
+            for micro_step in range(cfg.grad_accum):
+                batch = to_device(next(batches), self.dist.device)
+                if cfg.zero_shot:
+                    batch.pop("labels", None)
+                sync = micro_step == cfg.grad_accum - 1 or not self.dist.enabled
+                context = contextlib.nullcontext() if sync else self.net.no_sync()
+                with context, autocast_for(self.dist.device, cfg.precision):
+                    out = self.net(batch)
+                    loss = out["loss"] / cfg.grad_accum
+                loss.backward()
+                for key in ("loss", "loss_pos", "loss_neg", "loss_align"):
+                    if key in out:
+                        losses[key] = losses.get(key, 0.0) + float(out[key].detach()) / cfg.grad_accum
+            if not math.isfinite(losses["loss"]):
+                raise RuntimeError(f"the loss became {losses['loss']} at step {self.global_step}; lower train.lr")
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step_in_epoch += 1
+            self.global_step += 1
+            window_clips += cfg.batch_size
+            if bar is not None:
+                rate = window_clips / max(1e-9, time.perf_counter() - window_start)
+                bar.set_postfix(loss=f"{losses['loss']:.3f}", clips_s=f"{rate:.1f}")
+                bar.update(1)
+            if self.global_step % cfg.log_every == 0:
+                rate = window_clips / max(1e-9, time.perf_counter() - window_start)
+                self.log_metrics({"step": self.global_step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
+                                  "clips_per_s": rate, **losses})
+                window_start, window_clips = time.perf_counter(), 0
+            if self.global_step % cfg.checkpoint_every == 0 and self.step_in_epoch < self.steps_per_epoch:
+                self.save_state()
+        if bar is not None:
+            bar.close()
+
+    def end_epoch(self) -> None:
+        epoch = self.epoch
+        self.epoch += 1
+        self.step_in_epoch = 0
+        evaluate_now = self.select_records and (self.epoch % self.cfg.train.eval_every == 0
+                                                or self.epoch == self.cfg.train.epochs)
+        if evaluate_now:
+            select_set = make_dataset(self.select_records, self.cfg, self.class_names, False, self.image_size)
+            metrics = evaluate(self.model, select_set, self.dist, self.micro, self.cfg.data.workers,
+                               self.cfg.train.precision)
+            split = self.cfg.data.select_on
+            self.log_metrics({"step": self.global_step, "epoch": epoch, f"{split}_uar": metrics["uar"],
+                              f"{split}_war": metrics["war"]})
+            if metrics["uar"] > self.best["uar"]:
+                self.best = {"uar": metrics["uar"], "epoch": epoch}
+                if self.dist.main:
+                    save_checkpoint(self.ckpt_dir / "best", self.model,
+                                    self.record(selection={"split": split, "metrics": metrics}))
+        self.save_state()
+        self.dist.barrier()
+
+    def finish(self) -> dict:
+        """Score the selected checkpoint once on the test fold; write results.json."""
+        chosen = "best" if self.best["epoch"] is not None else "last"
+        if self.dist.main and chosen == "last":
+            save_checkpoint(self.ckpt_dir / "last", self.model, self.record(best=self.best))
+        self.dist.barrier()
+        weights, _ = load_checkpoint(self.ckpt_dir / chosen)
+        load_trainable(self.model, weights, chosen)
+        results = {
+            "name": self.cfg.name, "preset": self.cfg.preset, "dataset": self.cfg.data.dataset,
+            "fold": _fold(self.test_records or self.fit_records), "select_on": self.cfg.data.select_on,
+            "zero_shot": self.cfg.train.zero_shot, "checkpoint": str(self.ckpt_dir / f"{chosen}.safetensors"),
+            "best_epoch": self.best["epoch"], "epochs": self.cfg.train.epochs,
+        }
+        if self.test_records:
+            test_set = make_dataset(self.test_records, self.cfg, self.class_names, False, self.image_size)
+            metrics = evaluate(self.model, test_set, self.dist, self.micro, self.cfg.data.workers,
+                               self.cfg.train.precision, progress=True)
+            results["test"] = metrics
+            if self.dist.main:
+                write_metrics(metrics, self.run_dir, "test", f"{self.cfg.name}: test")
+                self.log_metrics({"step": self.global_step, "test_uar": metrics["uar"], "test_war": metrics["war"]})
+        if self.dist.main:
+            atomic.write_text(self.run_dir / "results.json", json.dumps(results, indent=2) + "\n")
+            if self.writer is not None:
+                self.writer.close()
+        self.dist.barrier()
+        return results
+
+
+def _fold(records: list[ClipRecord]) -> int | None:
+    folds = {r.fold for r in records}
+    return folds.pop() if len(folds) == 1 else None
+
+
+def _tensorboard(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.warning("tensorboard is not installed: metrics go to metrics.jsonl only")
+        return None
+    return SummaryWriter(str(path))
+
+
+def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, overrides: list[str],
+                        dataset: str | None = None, device: str | None = None, batch_size: int = 8,
+                        workers: int = 2) -> dict:
+    """`finecliper eval`: a checkpoint on a manifest (its dataset's classes, or `dataset`'s for zero-shot)."""
+    from finecliper.config import experiment_from_dict
+
+    state, record = load_checkpoint(checkpoint)
+    cfg = experiment_from_dict(record["config"], overrides)
+    dist = distributed.setup(device)
+    zero_shot = dataset is not None and dataset_classes(dataset) != record["class_names"]
+    names = dataset_classes(dataset) if dataset else record["class_names"]
+    model = build_model(cfg.model, names).to(dist.device)
+    check_compatible(record, names, backbone_identity(cfg.model), checkpoint, check_classes=not zero_shot)
+    load_trainable(model, state, checkpoint)
+    records = read_manifest(manifest, cfg.data.data_root)
+    data = make_dataset(records, cfg, names, False, cfg.data.image_size or model.image_size)
+    metrics = evaluate(model, data, dist, batch_size, workers, cfg.train.precision, progress=True)
+    metrics.update(checkpoint=str(checkpoint), manifest=str(manifest), zero_shot=zero_shot)
+    if dist.main:
+        out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{Path(manifest).stem}"
+        write_metrics(metrics, out, "metrics", f"{Path(checkpoint).stem} on {Path(manifest).stem}")
+        results = {"name": cfg.name, "preset": cfg.preset, "dataset": dataset or cfg.data.dataset,
+                   "fold": _fold(records), "select_on": cfg.data.select_on, "zero_shot": zero_shot,
+                   "checkpoint": str(checkpoint), "test": metrics}
+        atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    distributed.teardown()
+    return metrics
+
+
+def uar_war_line(metrics: dict) -> str:
+    return f"UAR {metrics['uar'] * 100:.2f}  WAR {metrics['war'] * 100:.2f}  ({metrics['num_clips']} clips)"
+

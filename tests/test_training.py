@@ -1,0 +1,219 @@
+"""Training, evaluation and reports on generated clips: overfitting, resume after SIGKILL, DDP, checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+from finecliper.cli import main
+from finecliper.config import experiment_from_dict
+from finecliper.data.manifest import ClipRecord, write_manifest
+from finecliper.errors import UserError
+from finecliper.training.checkpoint import load_checkpoint
+from finecliper.training.metrics import classification_metrics
+from finecliper.training.trainer import Trainer
+from media import write_frames
+
+CLASSES4 = ["happiness", "sadness", "neutral", "anger"]
+COLOURS = np.array([[220, 40, 40], [40, 200, 40], [40, 40, 220], [220, 220, 40]])
+
+
+def make_clips(root: Path, n_per_class: int, seed: int = 0, classes=CLASSES4, frames: int = 12) -> list[ClipRecord]:
+    """Clips whose class is the colour of a moving square on a noisy background."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for c, label in enumerate(classes):
+        for i in range(n_per_class):
+            clip = rng.integers(0, 60, size=(frames, 40, 40, 3)).astype(np.uint8)
+            for t in range(frames):
+                x = 4 + (t + i) % 16
+                clip[t, 10:30, x : x + 16] = COLOURS[c % len(COLOURS)]
+            cid = f"{label}_{i:02d}"
+            write_frames(root / cid, clip)
+            records.append(ClipRecord(id=cid, path=cid, label=label, num_frames=frames, split="train", fold=1,
+                                      dataset="dfew", source="frames", root=str(root)))
+    return records
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clips")
+    records = make_clips(root, 4)
+    manifest = root / "train.jsonl"
+    write_manifest(manifest, records)
+    odd = root / "odd.jsonl"  # 13 unseen clips: shards of 2 processes differ in size
+    write_manifest(odd, make_clips(root / "unseen", 4, seed=1)[:13])
+    return {"root": root, "train": manifest, "odd": odd, "records": records}
+
+
+def tiny_experiment(manifest, **train) -> dict:
+    return {
+        "name": "overfit", "preset": "B16",
+        "model": {"backbone": "tiny", "num_frames": 8},
+        "data": {"dataset": "dfew", "train_manifest": str(manifest), "test_manifest": str(manifest),
+                 "select_on": "test", "workers": 0},
+        "train": {"epochs": 40, "batch_size": 4, "lr": 1e-2, "warmup_epochs": 1, "tensorboard": False,
+                  "log_every": 2, "checkpoint_every": 2, **train},
+    }
+
+
+def test_metrics_equal_scikit_learn_including_classes_never_predicted():
+    rng = np.random.default_rng(0)
+    names = [f"c{i}" for i in range(7)]
+    for _ in range(20):
+        labels = rng.integers(0, 7, size=50)
+        preds = rng.integers(0, 4, size=50)  # classes 4..6 are never predicted
+        m = classification_metrics(labels, preds, names)
+        assert m["uar"] == pytest.approx(balanced_accuracy_score(labels, preds))
+        assert m["war"] == pytest.approx(accuracy_score(labels, preds))
+    m = classification_metrics([0, 0, 1], [0, 1, 1], names)
+    assert m["per_class_recall"]["c2"] is None and m["support"]["c0"] == 2
+
+
+def test_tiny_preset_overfits_sixteen_clips(clips, tmp_path):
+    cfg = experiment_from_dict(tiny_experiment(clips["train"]))
+    start = time.perf_counter()
+    results = Trainer(cfg, tmp_path / "run", "cpu").run()
+    elapsed = time.perf_counter() - start
+    assert results["test"]["war"] == 1.0, results["test"]["confusion"]
+    assert elapsed < 60
+    run = tmp_path / "run"
+    for name in ("config.yaml", "metrics.jsonl", "results.json", "test.json", "test_confusion.png",
+                 "checkpoints/best.safetensors", "checkpoints/best.json", "resume.pt"):
+        assert (run / name).is_file(), name
+    record = json.loads((run / "checkpoints/best.json").read_text())
+    assert record["class_names"][:4] == CLASSES4 and record["backbone"]["weights_sha256"] == "random"
+    assert record["config"]["data"]["select_on"] == "test"
+
+
+def test_checkpoint_holds_only_trainable_tensors(tmp_path):
+    from finecliper.labels import class_names
+    from finecliper.model import build_model
+    from finecliper.presets import model_config
+    from finecliper.training.checkpoint import save_checkpoint
+
+    model = build_model(model_config("B16-Full", ["backbone=tiny"]), class_names("dfew"))
+    path = save_checkpoint(tmp_path / "ck", model, {"backbone": {}})
+    state, record = load_checkpoint(path)
+    tunable, total = model.count_parameters()
+    assert set(state) == set(model.trainable_state_dict())
+    assert sum(v.numel() for v in state.values()) == tunable < total
+    assert abs(path.stat().st_size - 4 * tunable) < 0.02 * 4 * tunable + 20_000
+
+
+def _train_cli(manifest: Path, out: Path, *extra: str) -> list[str]:
+    cfg_path = out.parent / "exp.json.yaml"
+    import yaml
+
+    cfg_path.write_text(yaml.safe_dump(tiny_experiment(manifest, epochs=3, batch_size=2, checkpoint_every=1)))
+    return [sys.executable, "-m", "finecliper", "train", "--config", str(cfg_path), "--out", str(out),
+            "--device", "cpu", *extra]
+
+
+def test_resume_after_sigkill_gives_the_same_weights(clips, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    reference = tmp_path / "reference"
+    subprocess.run(_train_cli(clips["train"], reference), check=True, env=env, capture_output=True, timeout=300)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cli(clips["train"], killed), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    # Kill mid-run, once a few resume states have been written (steps 1, 2, ... of the first epoch).
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        metrics = killed / "metrics.jsonl"
+        if metrics.is_file() and len(metrics.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state = torch.load(killed / "resume.pt", weights_only=True)
+    assert (state["epoch"], state["step_in_epoch"]) != (3, 0), "the run finished before it was killed"
+    subprocess.run(_train_cli(clips["train"], killed, "--resume"), check=True, env=env, capture_output=True,
+                   timeout=300)
+    a, _ = load_checkpoint(reference / "checkpoints/last.safetensors")
+    b, _ = load_checkpoint(killed / "checkpoints/last.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_two_process_evaluation_counts_every_clip_once(clips, tmp_path):
+    # Trained enough that no two class scores are tied to rounding: batching must not change a prediction.
+    cfg = experiment_from_dict(tiny_experiment(clips["train"]))
+    Trainer(cfg, tmp_path / "run", "cpu").run()
+    ckpt = tmp_path / "run/checkpoints/best.safetensors"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    outs = {}
+    for procs in (1, 2):
+        out = tmp_path / f"eval{procs}"
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+               "-m", "finecliper", "eval", "--checkpoint", str(ckpt), "--manifest", str(clips["odd"]),
+               "--out", str(out), "--device", "cpu", "--workers", "0", "--batch-size", "3"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        outs[procs] = json.loads((out / "metrics.json").read_text())
+    assert outs[1]["num_clips"] == outs[2]["num_clips"] == 13
+    for key in ("uar", "war", "confusion", "per_class_recall"):
+        assert outs[1][key] == outs[2][key], key
+
+
+def test_report_over_runs(clips, tmp_path, capsys):
+    for fold, seed in ((1, 0), (2, 1)):
+        data = tiny_experiment(clips["train"], epochs=1, seed=seed)
+        data["name"] = f"dfew_fold{fold}"
+        Trainer(experiment_from_dict(data), tmp_path / f"fold{fold}", "cpu").run()
+    assert main(["report", str(tmp_path / "fold1"), str(tmp_path / "fold2"), "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "| B16 (ours) |" in out and "(2 folds)" in out and "| B16 (paper) | 62.81 | 72.86 |" in out
+    assert (tmp_path / "rep/report.csv").read_text().splitlines()[1].startswith("B16,dfew,2,")
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and "Traceback" not in "\n".join(err)
+    return err[-1]
+
+
+def test_bad_inputs(clips, tmp_path, capsys):
+    import yaml
+
+    base = tiny_experiment(clips["train"], epochs=1)
+    path = tmp_path / "exp.yaml"
+
+    base["data"]["train_manifest"] = str(tmp_path / "missing.jsonl")
+    path.write_text(yaml.safe_dump(base))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r1"), "--device", "cpu"]) == 2
+    assert _error(capsys).endswith(f"manifest {tmp_path / 'missing.jsonl'} does not exist")
+
+    base = tiny_experiment(clips["train"], epochs=1)
+    base["preset"] = "B16-PL"
+    path.write_text(yaml.safe_dump(base))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r2"), "--device", "cpu"]) == 2
+    assert "uses parsing and landmarks cues but data.cues names no cue store" in _error(capsys)
+
+    assert main(["train", "--config", str(path), "--set", "train.nope=1"]) == 2
+    assert "unknown key 'train.nope'" in _error(capsys)
+
+    # A checkpoint trained on DFEW's classes is refused for MAFW's.
+    cfg = experiment_from_dict(tiny_experiment(clips["train"], epochs=1))
+    Trainer(cfg, tmp_path / "run", "cpu").run()
+    base = tiny_experiment(clips["train"], epochs=1)
+    base["data"]["dataset"] = "mafw"
+    path.write_text(yaml.safe_dump(base))
+    trainer = Trainer(experiment_from_dict(base), tmp_path / "run-mafw", "cpu")
+    from finecliper.training.checkpoint import check_compatible
+
+    _, record = load_checkpoint(tmp_path / "run/checkpoints/best.safetensors")
+    with pytest.raises(UserError, match="was trained on classes happiness, .* but this run uses .*contempt"):
+        check_compatible(record, trainer.class_names, trainer.identity, "best")
