@@ -4,15 +4,17 @@ Layout: `<store>/provenance.json` (backend, versions, settings) and one compress
 named by its clip id (`/` in ids becomes `__`). Each file holds, for every frame of the clip in reading
 order: 68 landmarks in pixels of the frame as read, a validity flag (False: no face was found and the
 points were interpolated from neighbouring frames), and a parsing map of class ids (possibly stored at
-reduced resolution; `frame_size` says the frame's own size). Files are written atomically, so a file
-that exists is complete; one that fails to load is reported as corrupt and redone by the next run.
+reduced resolution; `frame_size` says the frame's own size). Clips that were not face crops (raw
+videos) also hold `boxes`: the square face crop (x0, y0, side) in frame pixels that the cues were
+computed on, per frame, so that readers can crop the frames the same way. Files are written atomically,
+so a file that exists is complete; one that fails to load is reported as corrupt and redone by the next
+run.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,9 @@ class ClipCues:
     valid: np.ndarray  # (N,) bool: True where a face was detected in that frame
     parsing: np.ndarray  # (N, h, w) uint8 class ids (face_layout.PARSING_CLASSES)
     frame_size: tuple[int, int]  # (H, W) of the frames the landmarks refer to
+    # (N, 3) int64 square face crop (x0, y0, side) per frame, in frame pixels (may reach outside the
+    # frame); None when the frames were already face crops and were used whole.
+    boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.landmarks)
@@ -38,6 +43,8 @@ class ClipCues:
             raise ValueError("valid and parsing must have one entry per frame of the landmarks")
         if self.parsing.size and int(self.parsing.max()) >= NUM_PARSING_CLASSES:
             raise ValueError("parsing holds a class id outside the 11 parsing classes")
+        if self.boxes is not None and self.boxes.shape != (n, 3):
+            raise ValueError(f"boxes must be (N, 3) crops (x0, y0, side), got {self.boxes.shape}")
 
     @property
     def num_frames(self) -> int:
@@ -56,13 +63,15 @@ class CueStore:
 
     def save(self, clip_id: str, cues: ClipCues) -> None:
         buffer = io.BytesIO()
-        np.savez_compressed(
-            buffer,
-            landmarks=cues.landmarks.astype(np.float32),
-            valid=cues.valid.astype(bool),
-            parsing=cues.parsing.astype(np.uint8),
-            frame_size=np.asarray(cues.frame_size, dtype=np.int64),
-        )
+        arrays = {
+            "landmarks": cues.landmarks.astype(np.float32),
+            "valid": cues.valid.astype(bool),
+            "parsing": cues.parsing.astype(np.uint8),
+            "frame_size": np.asarray(cues.frame_size, dtype=np.int64),
+        }
+        if cues.boxes is not None:
+            arrays["boxes"] = cues.boxes.astype(np.int64)
+        np.savez_compressed(buffer, **arrays)
         atomic.write_bytes(self.path(clip_id), buffer.getvalue())
 
     def load(self, clip_id: str) -> ClipCues:
@@ -76,8 +85,9 @@ class CueStore:
                     valid=data["valid"],
                     parsing=data["parsing"],
                     frame_size=tuple(int(v) for v in data["frame_size"]),
+                    boxes=data["boxes"] if "boxes" in data.files else None,
                 )
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except Exception as exc:  # a damaged zip fails in many ways: BadZipFile, zlib.error, ValueError, ...
             raise UserError(f"cue file {path} is corrupt ({exc}); rerun `finecliper cues` to redo it") from None
 
     def is_complete(self, clip_id: str) -> bool:

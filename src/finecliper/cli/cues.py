@@ -1,0 +1,84 @@
+"""`finecliper cues`: 68 landmarks and an 11-class parsing map for every frame of every clip of a manifest.
+
+    finecliper cues --manifest M --out DIR [--backend mediapipe] [--parsing-backend mesh|segformer
+                    --parsing-weights DIR] [--workers N] [--crop auto|none] [--preview CLIP_ID]
+
+Resumable: rerunning the same command skips finished clips and redoes corrupt ones. Exit status 0 when
+every clip has cues, 1 when some clips failed (listed, with reasons, in the summary and in
+DIR/summary.json), 2 on bad input. `--preview CLIP_ID` processes only that clip (unless it is done
+already) and writes DIR/preview/<CLIP_ID>.png; `--json` prints the summary as a JSON object
+{"clips", "done", "skipped", "redone", "failed": [{"id", "reason"}], "frames", "frames_without_face",
+"clips_with_frames_without_face"}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+from finecliper.errors import UserError
+
+
+def register(subparsers) -> None:
+    from finecliper.cues.extract import BACKENDS, CROP_MODES, PARSING_BACKENDS
+
+    p = subparsers.add_parser("cues", help="landmarks and face parsing for every frame of a manifest's clips")
+    p.add_argument("--manifest", required=True, help="JSONL manifest (from `finecliper manifest`)")
+    p.add_argument("--data-root", help="data root replacing the manifest's (data moved elsewhere)")
+    p.add_argument("--out", required=True, help="cue store folder (created; reused to resume)")
+    p.add_argument("--backend", default="mediapipe", choices=BACKENDS, help="landmark backend")
+    p.add_argument("--parsing-backend", default="mesh", choices=PARSING_BACKENDS,
+                   help="mesh: regions filled from the face mesh (no hair); segformer: a local parsing model")
+    p.add_argument("--parsing-weights", metavar="DIR",
+                   help="local transformers face-parsing model folder (for --parsing-backend segformer)")
+    p.add_argument("--crop", default="auto", choices=CROP_MODES,
+                   help="auto: find and crop the face in clips that are not face crops; none: use frames whole")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--device", help="device of the parsing model (default: cuda when available, else cpu)")
+    p.add_argument("--preview", metavar="CLIP_ID", help="only this clip, and write a PNG strip of its cues")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _device(arg: str | None, parsing_backend: str) -> str:
+    if arg is not None or parsing_backend != "segformer":
+        return arg or "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def run(args) -> int:
+    from finecliper.cues.extract import CueSettings
+    from finecliper.cues.pipeline import run_cues
+    from finecliper.data.cue_store import CueStore
+    from finecliper.data.manifest import read_manifest
+
+    records = read_manifest(args.manifest, args.data_root)
+    if not records:
+        raise UserError(f"manifest {args.manifest} lists no clips")
+    settings = CueSettings(backend=args.backend, parsing_backend=args.parsing_backend,
+                           parsing_weights=args.parsing_weights, crop=args.crop,
+                           device=_device(args.device, args.parsing_backend))
+    if args.preview is not None:
+        records = [r for r in records if r.id == args.preview]
+        if not records:
+            raise UserError(f"clip {args.preview!r} is not in manifest {args.manifest}")
+    summary = run_cues(records, args.out, settings, workers=args.workers, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(asdict(summary), indent=2))
+    else:
+        print(summary.text())
+    if args.preview is not None and not summary.failed:
+        from finecliper.cues.preview import write_preview
+
+        store = CueStore(args.out)
+        path = write_preview(records[0], store, store.root / "preview" / f"{args.preview.replace('/', '__')}.png")
+        print(f"preview: {path}", file=sys.stderr if args.json else sys.stdout)
+    if summary.failed:
+        print(f"finecliper cues: {len(summary.failed)} of {summary.clips} clips failed; see "
+              f"{args.out}/summary.json", file=sys.stderr)
+        return 1
+    return 0

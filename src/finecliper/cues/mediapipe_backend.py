@@ -1,0 +1,142 @@
+"""The default landmark backend: MediaPipe face mesh (0.10.21, its models ship in the wheel; offline).
+
+`FaceMeshTracker` gives the 478-point mesh (468 face points + 10 iris points) of the main face of each
+frame of ONE clip, in continuous pixel coordinates of the frame (pixel i spans [i, i + 1), the
+convention of `finecliper.data.transforms` and `render`; z in the same scale as x, smaller is nearer
+the camera). It runs MediaPipe in video mode, which tracks the face from frame to
+frame instead of detecting it anew: faster, and steadier landmarks. The tracking state is why a
+tracker must never outlive its clip: a fresh one per clip keeps every clip's cues independent of what
+was processed before, so a resumed run writes the same cues as an uninterrupted one.
+`FaceDetector` is MediaPipe's face detector, used to find and crop faces in frames that are not crops.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+
+import numpy as np
+
+
+@contextmanager
+def quiet_native_stderr():
+    """Silence what native code writes to file descriptor 2 (MediaPipe's graph-start log lines).
+
+    MediaPipe logs a handful of INFO/WARNING lines from C++ whenever a graph starts, which would break
+    the progress bar; Python-level errors still propagate as exceptions.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (embedded interpreters): nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def versions() -> dict[str, str]:
+    import mediapipe
+
+    return {"mediapipe": mediapipe.__version__}
+
+
+def _rgb(frame: np.ndarray) -> np.ndarray:
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"frames must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}")
+    return np.ascontiguousarray(frame)
+
+
+class FaceMeshTracker:
+    """MediaPipe face mesh over the frames of one clip, in order. Use as a context manager."""
+
+    def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
+                 static: bool = False):
+        from mediapipe.python.solutions import face_mesh
+
+        with quiet_native_stderr():
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=static,
+                max_num_faces=1,
+                refine_landmarks=True,  # 478 points: the irises give the eyes' centres
+                min_detection_confidence=min_detection_confidence,
+                min_tracking_confidence=min_tracking_confidence,
+            )
+        self._started = False
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        """(478, 3) float32 mesh of the main face in `frame` (H, W, 3 uint8 RGB), or None without a face."""
+        frame = _rgb(frame)
+        h, w = frame.shape[:2]
+        if not self._started:
+            with quiet_native_stderr():  # the graph starts on the first frame
+                result = self._mesh.process(frame)
+            self._started = True
+        else:
+            result = self._mesh.process(frame)
+        if not result.multi_face_landmarks:
+            return None
+        lm = result.multi_face_landmarks[0].landmark
+        norm = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float64)
+        # Normalised coordinates measure from the image's edge, like our continuous pixel coordinates.
+        return (norm * np.array([w, h, w])).astype(np.float32)
+
+    def close(self) -> None:
+        if self._mesh is not None:
+            with quiet_native_stderr():
+                self._mesh.close()
+            self._mesh = None
+
+    def __enter__(self) -> FaceMeshTracker:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FaceDetector:
+    """MediaPipe's face detector: every face of a frame as (x0, y0, x1, y1, score) in pixels."""
+
+    def __init__(self, full_range: bool = True, min_confidence: float = 0.5):
+        from mediapipe.python.solutions import face_detection
+
+        with quiet_native_stderr():
+            # Full range (model 1) finds faces down to a few percent of the frame, as in raw videos.
+            self._det = face_detection.FaceDetection(
+                model_selection=1 if full_range else 0, min_detection_confidence=min_confidence
+            )
+        self._started = False
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        frame = _rgb(frame)
+        h, w = frame.shape[:2]
+        if not self._started:
+            with quiet_native_stderr():
+                result = self._det.process(frame)
+            self._started = True
+        else:
+            result = self._det.process(frame)
+        boxes = []
+        for d in result.detections or []:
+            b = d.location_data.relative_bounding_box
+            boxes.append((b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h, d.score[0]))
+        return np.array(boxes, dtype=np.float64).reshape(-1, 5)
+
+    def close(self) -> None:
+        if self._det is not None:
+            with quiet_native_stderr():
+                self._det.close()
+            self._det = None
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

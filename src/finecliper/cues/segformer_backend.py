@@ -1,0 +1,182 @@
+"""The `segformer` parsing backend: a face-parsing segmentation model from a local folder via transformers.
+
+Any `transformers` semantic-segmentation model (`AutoModelForSemanticSegmentation`: SegFormer and
+others) whose `config.json` names face-parsing classes works, e.g. a SegFormer trained on
+CelebAMask-HQ (19 classes) or on LaPa (our 11). Its classes are mapped onto ours by their *names* in
+`config.id2label`, never by index. Mapping [OURS] for CelebAMask-HQ's extra classes: ears,
+eyeglasses' frames, hat, earrings, necklace, neck and cloth become background, so that "skin" means the
+face as with the mesh backend; only "hair" adds what the mesh backend cannot give.
+
+Left and right: CelebAMask-HQ's `l_`/`r_` prefixes are not used consistently from the subject's or the
+image's view across its derivatives, so the model is only asked *which* pixels are eye or brow; the
+side is decided per pixel by the face's own geometry from the landmarks (`assign_sides`): the side of
+the face's vertical mid-line, in the frame from the subject's right eye to their left one.
+
+Preprocessing follows the folder's `preprocessor_config.json` (size, mean, std) when present, else
+SegFormer's defaults (512 x 512, ImageNet mean and std); it is done here with OpenCV so that no
+image-processor class (some need torchvision) is involved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from finecliper.errors import UserError
+from finecliper.face_layout import LEFT_EYE, PARSING_INDEX, RIGHT_EYE
+
+log = logging.getLogger(__name__)
+
+# Codes of the model-side classes before the side is known; both are outside the 11 parsing classes.
+EYE, BROW = 254, 253
+
+_NAMES = {
+    "background": ("background", "bg", "__background__", "void", "hat", "ear_r", "earring", "earrings",
+                   "neck_l", "necklace", "neck", "cloth", "clothes", "l_ear", "r_ear", "left_ear",
+                   "right_ear", "ear", "ears", "eye_g", "eyeglass", "eyeglasses", "glasses"),
+    "skin": ("skin", "face", "face_skin"),
+    "nose": ("nose",),
+    "eye": ("l_eye", "r_eye", "left_eye", "right_eye", "eye", "eyes"),
+    "brow": ("l_brow", "r_brow", "left_brow", "right_brow", "left_eyebrow", "right_eyebrow", "eyebrow",
+             "eyebrows", "brow", "brows"),
+    "upper_lip": ("u_lip", "upper_lip", "ulip", "lip_upper"),
+    "lower_lip": ("l_lip", "lower_lip", "llip", "lip_lower"),
+    "inner_mouth": ("mouth", "inner_mouth", "imouth", "mouth_inner", "teeth"),
+    "hair": ("hair",),
+}
+_LOOKUP = {name: target for target, names in _NAMES.items() for name in names}
+# Without these the model is not a face-parsing model whose output we can map.
+_REQUIRED = ("skin", "nose", "eye", "brow", "upper_lip", "lower_lip")
+
+
+def _normalise(label: str) -> str:
+    return str(label).strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def class_table(id2label: dict) -> np.ndarray:
+    """(num_labels,) uint8: our class id per model class (EYE and BROW for eye and brow pixels).
+
+    Raises UserError when the labels do not describe face parsing; unknown labels become background.
+    """
+    ids = sorted(int(k) for k in id2label)
+    if not ids or ids != list(range(len(ids))):
+        raise UserError("the model's id2label must number its classes 0, 1, 2, ...")
+    table = np.zeros(len(ids), dtype=np.uint8)
+    found, unknown = set(), []
+    for i in ids:
+        name = _normalise(id2label[i] if i in id2label else id2label[str(i)])
+        target = _LOOKUP.get(name)
+        if target is None:
+            unknown.append(name)
+            continue
+        found.add(target)
+        table[i] = EYE if target == "eye" else BROW if target == "brow" else PARSING_INDEX[target]
+    missing = [c for c in _REQUIRED if c not in found]
+    if missing:
+        labels = ", ".join(_normalise(id2label[k]) for k in list(id2label)[:6])
+        raise UserError(
+            f"the model's classes ({labels}, ...) are not face-parsing classes: none is {missing[0]!r}"
+        )
+    if unknown:
+        log.warning("segformer: model classes %s are not face parts; they are mapped to background", unknown)
+    return table
+
+
+def assign_sides(maps: np.ndarray, landmarks: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """Turn EYE / BROW codes of (T, h, w) maps into left/right classes by the side of the face.
+
+    landmarks: (T, 68, 2) in frame pixels; `scale` maps them to the maps' pixels.
+    """
+    out = maps.copy()
+    h, w = maps.shape[1:]
+    ys, xs = np.mgrid[0:h, 0:w] + 0.5  # pixel centres in continuous coordinates
+    for t in range(len(maps)):
+        eyes = (maps[t] == EYE) | (maps[t] == BROW)
+        if not eyes.any():
+            continue
+        lm = landmarks[t].astype(np.float64) * scale
+        right, left = lm[RIGHT_EYE].mean(0), lm[LEFT_EYE].mean(0)
+        mid, axis = (right + left) / 2, left - right
+        # Positive projection on the right-eye -> left-eye axis: the subject's left side of the face.
+        on_left = ((xs - mid[0]) * axis[0] + (ys - mid[1]) * axis[1]) > 0
+        for code, lname, rname in ((EYE, "left_eye", "right_eye"), (BROW, "left_brow", "right_brow")):
+            sel = maps[t] == code
+            out[t][sel & on_left] = PARSING_INDEX[lname]
+            out[t][sel & ~on_left] = PARSING_INDEX[rname]
+    return out
+
+
+def _preprocessing(folder: Path) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
+    size, mean, std = (512, 512), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    path = folder / "preprocessor_config.json"
+    if path.is_file():
+        try:
+            cfg = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"{path} is not readable JSON ({exc})") from None
+        s = cfg.get("size", size)
+        if isinstance(s, dict):
+            s = (s.get("height", s.get("shortest_edge", 512)), s.get("width", s.get("shortest_edge", 512)))
+        elif isinstance(s, int):
+            s = (s, s)
+        size = (int(s[0]), int(s[1]))
+        mean, std = cfg.get("image_mean", mean), cfg.get("image_std", std)
+    return size, np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
+
+
+class SegformerParser:
+    """A local face-parsing model: frames in, (T, H, W) maps of our classes (EYE/BROW still unsided)."""
+
+    def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 8):
+        import torch
+        from transformers import AutoConfig, AutoModelForSemanticSegmentation
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise UserError(f"parsing model folder {folder} does not exist")
+        if not (folder / "config.json").is_file():
+            raise UserError(f"parsing model folder {folder} has no config.json: it is not a transformers model")
+        try:
+            config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        except Exception as exc:  # transformers and huggingface_hub raise many kinds for a broken config
+            raise UserError(f"{folder}/config.json is not a transformers model config ({exc})") from None
+        self.table = class_table(config.id2label)
+        try:
+            model = AutoModelForSemanticSegmentation.from_pretrained(folder, local_files_only=True)
+        except ValueError:
+            raise UserError(
+                f"parsing model folder {folder} holds a {config.model_type!r} model, not a semantic-segmentation model"
+            ) from None
+        except OSError as exc:
+            raise UserError(f"parsing model folder {folder} has no usable weights ({exc})") from None
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.size, self.mean, self.std = _preprocessing(folder)
+        self.batch_size = batch_size
+        self.info = {"model_type": config.model_type, "num_labels": len(self.table),
+                     "labels": {str(k): str(v) for k, v in sorted(config.id2label.items(), key=lambda kv: int(kv[0]))},
+                     "input_size": list(self.size)}
+
+    def __call__(self, images, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Class maps of `images` ((h, w, 3) uint8 RGB each, sizes may differ), each at its entry of
+        `sizes` (h, w), as uint8 our class ids (EYE / BROW codes for eyes and brows)."""
+        import cv2
+        import torch
+        import torch.nn.functional as F
+
+        out = []
+        table = torch.from_numpy(self.table.astype(np.int64)).to(self.device)
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            x = np.stack([cv2.resize(f, (self.size[1], self.size[0]), interpolation=cv2.INTER_LINEAR) for f in chunk])
+            x = (x.astype(np.float32) / 255.0 - self.mean) / self.std  # (B, h', w', 3)
+            pixels = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().to(self.device)  # (B, 3, h', w')
+            with torch.no_grad():
+                logits = self.model(pixel_values=pixels).logits.float()  # (B, C, h'/4, w'/4)
+                for k, size in enumerate(sizes[start : start + len(chunk)]):
+                    up = F.interpolate(logits[k : k + 1], size=tuple(size), mode="bilinear", align_corners=False)
+                    out.append(table[up[0].argmax(0)].to(torch.uint8).cpu().numpy())  # (h, w)
+        return out
