@@ -19,7 +19,7 @@ from finecliper.labels import class_names
 from finecliper.presets import PRESETS, model_config
 
 # Other benchmark modes live beside their subject: each module's register(modes) adds one sub-parser.
-OTHER_MODES: list[str] = ["bench_cues", "bench_data"]
+OTHER_MODES: list[str] = ["bench_cues", "bench_data", "bench_describe"]
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,242 @@
+"""The describe pipeline: a backend over a manifest into a resumable descriptions file, and refine-only runs.
+
+Output: one JSON line per clip (`finecliper.data.descriptions`) with `id`, `raw`, `refined`, `removed`,
+`status`, `backend`, `model`, `prompt_hash`, `generation` and `refiner`. `status` is "ok" (refined text
+present), "emptied" (the refiner removed everything: `refined` is null rather than the leak), "empty"
+(the backend gave no text) or "no-face" (landmarks: too few tracked frames); `note` explains the last
+three.
+
+Resumable and crash-safe: every record is appended as one whole line and flushed; a run first cuts an
+unfinished last line left by a crash (so that the next record does not get glued to it), then skips
+clips whose record is already in the file. A file made with other settings (backend, model, prompt,
+generation) is refused instead of being mixed. Clips are prepared (frames read, cues loaded) in
+worker threads one batch ahead of the model. A clip that cannot be read is reported and left out of
+the file, so that the next run retries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from finecliper import atomic
+from finecliper.data.descriptions import append_record, read_records, repair_tail
+from finecliper.data.manifest import ClipRecord
+from finecliper.errors import UserError
+
+from .backends import Backend, Output, Skip
+from .refine import Refiner
+
+log = logging.getLogger(__name__)
+
+# Record fields that must agree between a file and a run that appends to it.
+_PROVENANCE = ("backend", "model", "prompt_hash", "generation")
+
+
+@dataclass
+class Summary:
+    clips: int = 0  # clips in the manifest (distinct ids)
+    already_done: int = 0  # skipped because the file already holds them
+    written: int = 0  # records written by this run
+    changed: int = 0  # records whose text the refiner changed
+    emptied: int = 0  # records the refiner emptied
+    empty: int = 0  # records whose backend gave no text
+    no_face: int = 0
+    skipped: int = 0  # clips the backend had nothing for (e.g. no caption): not recorded
+    failed: int = 0  # clips that could not be read: not recorded, retried by the next run
+    repaired_bytes: int = 0  # bytes of an unfinished last line cut before appending
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)  # first few failure messages
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["clips_per_second"] = round(self.clips_per_second, 3)
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+def refiner_info(refiner: Refiner) -> dict:
+    lex = refiner.lexicon
+    digest = hashlib.sha256(json.dumps(asdict(lex), sort_keys=True).encode()).hexdigest()[:16]
+    return {"lexicon": digest, "strict": refiner.strict}
+
+
+def make_record(clip_id: str, output: Output, refiner: Refiner, provenance: dict) -> dict:
+    raw = output.raw if output.raw is None else output.raw.strip()
+    result = refiner.refine(raw)
+    record = {"id": clip_id, "raw": raw, "refined": result.text, "removed": result.removed}
+    note = output.note
+    if output.status is not None:
+        status = output.status
+    elif not raw:
+        status, note = "empty", note or "the backend gave no text"
+    elif result.text is None:
+        status, note = "emptied", note or "refinement removed every sentence: all of it named or implied an emotion"
+    else:
+        status = "ok"
+    record["status"] = status
+    if note:
+        record["note"] = note
+    record.update(provenance)
+    return record
+
+
+def _provenance(backend: Backend, refiner: Refiner) -> dict:
+    return {
+        "backend": backend.name,
+        "model": backend.model,
+        "prompt_hash": backend.prompt_hash,
+        "generation": backend.generation,
+        "refiner": refiner_info(refiner),
+    }
+
+
+def _check_compatible(path: Path, records: list[dict], provenance: dict) -> None:
+    for record in records:
+        for key in _PROVENANCE:
+            if key in record and record[key] != provenance[key]:
+                raise UserError(
+                    f"{path} already holds descriptions made with another {key.replace('_', ' ')} "
+                    f"({record[key]!r}, this run: {provenance[key]!r}); write to another --out file"
+                )
+
+
+def _prepare(backend: Backend, clip: ClipRecord):
+    try:
+        return "ok", backend.prepare(clip)
+    except Skip as exc:
+        return "skip", str(exc)
+    except UserError as exc:
+        return "error", f"{clip.id}: {exc}"
+
+
+def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend, refiner: Refiner | None = None,
+                      *, limit: int | None = None, workers: int = 2, progress: bool | None = None) -> Summary:
+    """Describe every clip not yet in `out`, appending one record per clip; returns the run's summary."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    refiner = refiner or Refiner()
+    provenance = _provenance(backend, refiner)
+    summary = Summary()
+    unique: dict[str, ClipRecord] = {}
+    for clip in clips:
+        unique.setdefault(clip.id, clip)
+    if len(unique) < len(clips):
+        log.warning("the manifest lists %d clip ids more than once; each is described once", len(clips) - len(unique))
+    summary.clips = len(unique)
+
+    summary.repaired_bytes = repair_tail(out)
+    if summary.repaired_bytes:
+        log.warning("cut an unfinished last line (%d bytes) left in %s by an interrupted run", summary.repaired_bytes, out)
+    done: set[str] = set()
+    if out.exists():
+        existing = read_records(out)
+        _check_compatible(out, existing, provenance)
+        done = {str(r["id"]) for r in existing}
+    todo = [clip for clip_id, clip in unique.items() if clip_id not in done]
+    summary.already_done = len(unique) - len(todo)
+    if limit is not None:
+        todo = todo[: max(0, limit)]
+    if not todo:
+        return summary
+    backend.check(todo)
+
+    size = max(1, backend.batch_size)
+    batches = [todo[i:i + size] for i in range(0, len(todo), size)]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
+            tqdm(total=len(todo), unit="clip", desc=f"describe ({backend.name})",
+                 disable=None if progress is None else not progress) as bar:
+        ahead = [pool.submit(_prepare, backend, clip) for clip in batches[0]]
+        for index, batch in enumerate(batches):
+            current = ahead
+            if index + 1 < len(batches):  # read the next batch while the model works on this one
+                ahead = [pool.submit(_prepare, backend, clip) for clip in batches[index + 1]]
+            ready, inputs = [], []
+            for clip, future in zip(batch, current, strict=True):
+                kind, value = future.result()
+                if kind == "ok":
+                    ready.append(clip)
+                    inputs.append(value)
+                elif kind == "skip":
+                    summary.skipped += 1
+                else:
+                    summary.failed += 1
+                    if len(summary.failures) < 20:
+                        summary.failures.append(value)
+                    log.error("%s", value)
+            outputs = backend.run(inputs) if inputs else []
+            if len(outputs) != len(ready):
+                raise RuntimeError(f"backend {backend.name} returned {len(outputs)} outputs for {len(ready)} clips")
+            for clip, output in zip(ready, outputs, strict=True):
+                record = make_record(clip.id, output, refiner, provenance)
+                append_record(out, record)
+                summary.written += 1
+                summary.changed += bool(record["removed"])
+                summary.emptied += record["status"] == "emptied"
+                summary.empty += record["status"] == "empty"
+                summary.no_face += record["status"] == "no-face"
+            bar.update(len(batch))
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+# -- refine-only -----------------------------------------------------------------------------------
+_TEXT_FIELDS = ("raw", "caption", "text", "description")
+
+
+def refine_file(src: str | Path, out: str | Path, refiner: Refiner | None = None, field: str | None = None) -> Summary:
+    """Refine the text of every JSON line of `src` into a descriptions file `out` (written atomically)."""
+    src, out = Path(src), Path(out)
+    if not src.is_file():
+        raise UserError(f"input file {src} does not exist")
+    refiner = refiner or Refiner()
+    info = refiner_info(refiner)
+    summary = Summary()
+    lines = []
+    start = time.perf_counter()
+    with src.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.endswith("\n") or not line.strip():
+                continue  # blank, or the unfinished last line of an interrupted writer
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:
+                raise UserError(f"{src}:{lineno} is not valid JSON") from None
+            if not isinstance(item, dict) or "id" not in item:
+                raise UserError(f"{src}:{lineno} has no 'id'")
+            name = field or next((f for f in _TEXT_FIELDS if f in item), None)
+            if name is None or name not in item:
+                wanted = field or " or ".join(_TEXT_FIELDS)
+                raise UserError(f"{src}:{lineno} has no text field ({wanted}); choose one with --field")
+            text = item[name]
+            if text is not None and not isinstance(text, str):
+                raise UserError(f"{src}:{lineno}: field {name!r} is not text")
+            provenance = {
+                "backend": item.get("backend", "refine"),
+                "model": item.get("model"),
+                "prompt_hash": item.get("prompt_hash"),
+                "generation": item.get("generation", {}),
+                "refiner": info,
+            }
+            status = "no-face" if item.get("status") == "no-face" else None
+            record = make_record(str(item["id"]), Output(text, status, item.get("note")), refiner, provenance)
+            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+            summary.clips += 1
+            summary.written += 1
+            summary.changed += bool(record["removed"])
+            summary.emptied += record["status"] == "emptied"
+            summary.empty += record["status"] == "empty"
+    atomic.write_text(out, "".join(lines))
+    summary.seconds = time.perf_counter() - start
+    return summary

@@ -1,0 +1,230 @@
+"""The refiner: the paper's examples of leaks, MAFW's real captions, the lexicon file, refine-only runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from finecliper.cli import main
+from finecliper.data.descriptions import read_records
+from finecliper.data.manifest import ClipRecord, write_manifest
+from finecliper.describe.refine import Refiner, default_lexicon, load_lexicon, parse_lexicon
+from finecliper.errors import UserError
+
+MAFW_CAPTIONS = (
+    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "MAFW" / "Train & Test Set" / "single"
+    / "with_caption" / "set_1"
+)
+
+
+@pytest.fixture(scope="module")
+def refiner() -> Refiner:
+    return Refiner()
+
+
+@lru_cache(maxsize=2)
+def _checker(strict: bool):
+    entries = default_lexicon().entries(strict)
+    words = {e for e in entries if " " not in e and "'" not in e and not e.endswith("*")}
+    stems = tuple(e[:-1] for e in entries if e.endswith("*"))
+    phrases = [e for e in entries if " " in e or "'" in e]
+    pattern = re.compile("|".join(r"(?<![a-z])" + re.escape(p).replace(r"\ ", r"\s+") + r"(?![a-z])" for p in phrases))
+    return words, stems, pattern
+
+
+def _words_in_lexicon(text: str, strict: bool = False) -> list[str]:
+    """Lexicon check independent of the refiner's regexes: words by token, stems by prefix, phrases by search."""
+    words, stems, phrases = _checker(strict)
+    text = re.sub(r"\s*['’]\s*", "'", text.lower())  # MAFW writes "can' t"
+    tokens = re.findall(r"[a-z]+(?:'[a-z]+)?", text)
+    found = [t for t in tokens if t in words or t.startswith(stems)]
+    return found + [m.group(0) for m in phrases.finditer(text)]
+
+
+@pytest.mark.parametrize(
+    "text, kept, gone",
+    [
+        (
+            "The woman's mouth corners rise and her eyes crinkle, indicating a sense of joy or amusement.",
+            "The woman's mouth corners rise and her eyes crinkle.",
+            "indicating a sense of joy or amusement",
+        ),
+        (
+            "His eyebrows lift and his mouth falls open, which conveys a sense of surprise and curiosity.",
+            "His eyebrows lift and his mouth falls open.",
+            "conveys a sense of surprise",
+        ),
+        (
+            "The man raises his eyebrows and displays a surprised expression, with his mouth slightly open.",
+            "The man raises his eyebrows, with his mouth slightly open.",
+            "displays a surprised expression",
+        ),
+        (
+            "She displays a surprised expression. Her lips part and she blinks twice.",
+            "Her lips part and she blinks twice.",
+            "She displays a surprised expression",
+        ),
+    ],
+)
+def test_paper_leaks_are_removed_and_movements_kept(refiner, text, kept, gone):
+    result = refiner.refine(text)
+    assert result.text == kept
+    assert any(gone in piece for piece in result.removed)
+    assert not _words_in_lexicon(result.text)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # adverbs of feeling go alone
+        ("A man speaks excitedly to the man in front of him. The deep frown.",
+         "A man speaks to the man in front of him. The deep frown."),
+        # idioms go as phrases
+        ("A woman looks around in alarm, then shouts loudly. The wide eyes.",
+         "A woman looks around, then shouts loudly. The wide eyes."),
+        # prepositional phrases headed by an emotion word
+        ("A woman with a dissatisfied face yells at the person in the distance. The deep frown.",
+         "A woman yells at the person in the distance. The deep frown."),
+        ("A woman eats a banana with a disgruntled expression on her face. The frown.",
+         "A woman eats a banana. The frown."),
+        # an emotion adjective before a person noun, with the article fixed
+        ("An angry old man waves his arms.", "An old man waves his arms."),
+        ("An angry man waves his arms.", "A man waves his arms."),
+        # the subject of a removed clause is kept for the predicate after it (MAFW writes "can' t")
+        ("A woman can' t believe what is happening and keeps shaking her head. The raised eyebrows.",
+         "A woman keeps shaking her head. The raised eyebrows."),
+        ("A little girl, looking excited, says she will party all night.",
+         "A little girl says she will party all night."),
+        # what is left of a sentence that was only a lead-in goes too
+        ("After hearing the voice, the man's expression becomes tense. The wide eyes.", "The wide eyes."),
+        # sentences glued without a space ("him.A pout") are still separate sentences
+        ("A man listens impatiently.A curl of the lips.", "A man listens. A curl of the lips."),
+    ],
+)
+def test_rules(refiner, text, expected):
+    assert refiner.refine(text).text == expected
+
+
+def test_nothing_left_is_reported_not_kept(refiner):
+    result = refiner.refine("The woman is surprised! She looks happy.")
+    assert result.text is None
+    assert result.removed == ["The woman is surprised", "She looks happy"]
+    assert refiner.refine("").text is None and refiner.refine(None).text is None
+
+
+def test_text_without_emotion_words_is_untouched(refiner):
+    text = "  The lips part slightly;  the chin drops,and the gaze shifts left..  "
+    assert refiner.refine(text).text == text
+    assert refiner.refine(text).removed == []
+
+
+def test_strict_also_removes_expressive_actions():
+    text = "The man smiles and nods. The deep frown."
+    assert Refiner().refine(text).text == text
+    strict = Refiner(strict=True).refine(text)
+    assert strict.text == "The man nods."
+    assert not _words_in_lexicon(strict.text, strict=True)
+
+
+def test_lexicon_file_errors(tmp_path):
+    with pytest.raises(UserError, match="section"):
+        parse_lexicon("happy\n", "x")
+    with pytest.raises(UserError, match=r"unknown section \[feelings\]"):
+        parse_lexicon("[feelings]\nhappy\n", "x")
+    with pytest.raises(UserError, match="does not exist"):
+        load_lexicon(tmp_path / "missing.txt")
+    path = tmp_path / "lex.txt"
+    path.write_text("# mine\n[emotion]\nblue, over the moon\n")
+    custom = Refiner(load_lexicon(path))
+    assert custom.refine("He feels blue and nods.").text == "He nods."
+    assert custom.refine("She is happy.").text == "She is happy."
+
+
+@pytest.mark.skipif(not MAFW_CAPTIONS.is_dir(), reason="MAFW split files are not in ../shared/datasets")
+def test_mafw_real_captions(refiner):
+    captions = []
+    for name in ("train.txt", "test.txt"):
+        text = (MAFW_CAPTIONS / name).read_bytes().decode("gbk")
+        for line in text.splitlines():
+            fields = line.rstrip("\r").split("\t")
+            if len(fields) >= 4 and fields[3].strip():
+                captions.append(fields[3])
+    assert len(captions) > 7000
+    changed = emptied = 0
+    for caption in captions:
+        result = refiner.refine(caption)
+        if _words_in_lexicon(caption):
+            assert result.changed
+        else:  # captions without an emotion word come back exactly as they were
+            assert result.text == caption and not result.removed
+        if result.changed:
+            changed += 1
+            emptied += result.text is None
+        if result.text is not None:
+            leaks = _words_in_lexicon(result.text)
+            assert not leaks, (caption, result.text, leaks)
+    print(f"\nMAFW fold 1 captions: {len(captions)}, changed by refinement: {changed}, emptied: {emptied}")
+    # Regression bounds: about a quarter of MAFW's captions name or imply an emotion; almost none is
+    # nothing but that (their second sentence describes facial actions).
+    assert 0.1 < changed / len(captions) < 0.4
+    assert emptied / len(captions) < 0.01
+
+
+def test_refine_only_cli_on_jsonl(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    lines = [
+        {"id": "a", "raw": "The lips part, suggesting that he is surprised.", "backend": "video-llava", "model": "m"},
+        {"id": "b", "raw": "He looks happy."},
+        {"id": "c", "raw": ""},
+    ]
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines) + '{"id": "d", "raw": "unfin')
+    out = tmp_path / "out.jsonl"
+    assert main(["describe", "--refine", str(src), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == 3 and summary["changed"] == 2 and summary["emptied"] == 1 and summary["empty"] == 1
+    records = {r["id"]: r for r in read_records(out)}
+    assert records["a"]["refined"] == "The lips part." and records["a"]["backend"] == "video-llava"
+    assert records["b"]["refined"] is None and records["b"]["status"] == "emptied"
+    assert records["c"]["status"] == "empty"
+
+
+def test_captions_backend_on_a_manifest(tmp_path, capsys):
+    def clip(i, caption):
+        return ClipRecord(id=f"{i:05d}", path=f"clips/{i:05d}.mp4", label="anger", num_frames=10, split="train",
+                          fold=1, dataset="mafw", source="video", root=str(tmp_path), caption=caption)
+
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [
+        clip(1, "A man speaks excitedly. The deep frown."),
+        clip(2, "The woman turns her head. The wide eyes."),
+        clip(3, None),
+    ])
+    out = tmp_path / "captions.jsonl"
+    assert main(["describe", "--manifest", str(manifest), "--out", str(out), "--backend", "captions",
+                 "--no-progress", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == 2 and summary["skipped"] == 1 and summary["changed"] == 1
+    records = {r["id"]: r for r in read_records(out)}
+    assert records["00001"]["refined"] == "A man speaks. The deep frown."
+    assert records["00001"]["removed"] == ["excitedly"] and records["00001"]["model"] == "mafw-caption"
+    assert records["00002"]["refined"] == records["00002"]["raw"]
+    assert "00003" not in records
+
+
+def test_describe_usage_errors(tmp_path, capsys):
+    assert main(["describe", "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "give --manifest and --backend" in capsys.readouterr().err
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [ClipRecord(id="1", path="x", label="anger", num_frames=3, split="train", fold=None,
+                                         dataset="csv", source="frames", root=str(tmp_path))])
+    assert main(["describe", "--manifest", str(manifest), "--out", str(tmp_path / "o.jsonl"),
+                 "--backend", "gpt"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown backend 'gpt'" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert main(["describe", "--manifest", str(manifest), "--out", str(tmp_path / "o.jsonl"),
+                 "--backend", "captions"]) == 2
+    assert "no clip of the manifest has a caption" in capsys.readouterr().err
