@@ -16,8 +16,9 @@ from finecliper.data.manifest_builder import build_manifests, format_report, wri
 from finecliper.data.splits import find_split_files, read_text
 from finecliper.errors import UserError
 from media import numbered_frames, write_frames, write_video
+from shared_data import SPLITS
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = SPLITS
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"official split files not found at {SHARED}")
 MAFW_SETS = SHARED / "MAFW" / "Train & Test Set"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 
@@ -14,11 +13,9 @@ from finecliper.data.descriptions import read_records
 from finecliper.data.manifest import ClipRecord, write_manifest
 from finecliper.describe.refine import Refiner, default_lexicon, load_lexicon, parse_lexicon
 from finecliper.errors import UserError
+from shared_data import SPLITS
 
-MAFW_CAPTIONS = (
-    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "MAFW" / "Train & Test Set" / "single"
-    / "with_caption" / "set_1"
-)
+MAFW_CAPTIONS = SPLITS / "MAFW" / "Train & Test Set" / "single" / "with_caption" / "set_1"
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +141,7 @@ def test_lexicon_file_errors(tmp_path):
     assert custom.refine("She is happy.").text == "She is happy."
 
 
-@pytest.mark.skipif(not MAFW_CAPTIONS.is_dir(), reason="MAFW split files are not in ../shared/datasets")
+@pytest.mark.skipif(not MAFW_CAPTIONS.is_dir(), reason=f"MAFW split files are not in {SPLITS}")
 def test_mafw_real_captions(refiner):
     captions = []
     for name in ("train.txt", "test.txt"):
