@@ -39,22 +39,11 @@ def write_frames(folder: str | Path, frames: np.ndarray, ext: str = "jpg", start
     return paths
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: int = 25) -> Path:
-    """Write (N, H, W, 3) uint8 frames (H, W even) as an H.264 mp4 with PyAV."""
-    import av
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, faststart: bool = False) -> Path:
+    """Write (N, H, W, 3) uint8 frames (H, W even) as an H.264 mp4 with PyAV (the package's own writer)."""
+    from finecliper.data.video import write_video as write
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write(path, frames, fps=fps, faststart=faststart)
 
 
 def numbered_frames(n: int, size: int = 32, seed: int = 0) -> np.ndarray:

@@ -114,24 +114,10 @@ def _truncate(path: Path, frac: float) -> Path:
     return out
 
 
-def _write_faststart(path: Path, frames: np.ndarray) -> Path:
-    import av
-
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:
-        stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 def test_truncated_video_is_reported_not_a_crash(tmp_path):
     frames = numbered_frames(20, size=32)
     plain = write_video(tmp_path / "plain.mp4", frames)  # index (moov) at the end: lost when cut
-    fast = _write_faststart(tmp_path / "fast.mp4", frames)  # index first: the data is what is cut
+    fast = write_video(tmp_path / "fast.mp4", frames, faststart=True)  # index first: the data is what is cut
     for source in (plain, fast):
         cut = _truncate(source, 0.6)
         with pytest.raises(UserError, match=cut.name):

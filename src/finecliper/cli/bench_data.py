@@ -39,6 +39,7 @@ def _generate(root: Path, kinds: list[str], clips: int, frames: int) -> dict[str
     from PIL import Image
 
     from finecliper.data.manifest import ClipRecord
+    from finecliper.data.video import write_video
 
     try:
         from skimage import data as skdata
@@ -72,19 +73,7 @@ def _generate(root: Path, kinds: list[str], clips: int, frames: int) -> dict[str
             records["folders"].append(ClipRecord(f"f{c}", f"frames/clip{c:04d}", "neutral", frames, "train", None,
                                                  "bench", "frames", str(root)))
     if "videos" in kinds:
-        import av
-
-        video = root / "videos" / "clip0000.mp4"
-        video.parent.mkdir(parents=True)
-        with av.open(str(video), mode="w") as container:
-            stream = container.add_stream("libx264", rate=25)
-            stream.width = stream.height = 224
-            stream.pix_fmt = "yuv420p"
-            for shot in shots:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(shot, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
+        video = write_video(root / "videos" / "clip0000.mp4", np.stack(shots))
         records["videos"] = []
         for c in range(clips):
             path = root / "videos" / f"clip{c:04d}.mp4"

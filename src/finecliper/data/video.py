@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from finecliper import atomic
 from finecliper.data.manifest import VIDEO_SUFFIXES
 from finecliper.errors import UserError
 
@@ -206,3 +207,26 @@ def _read_video(path: Path, idx: np.ndarray) -> np.ndarray:
     if row < len(idx):
         raise UserError(f"video {path} decodes to {decoded} frames but frame {last} was asked for")
     return out
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, faststart: bool = False) -> Path:
+    """Write (N, H, W, 3) uint8 RGB frames (H, W even) as an H.264 video with PyAV, atomically.
+
+    faststart puts the mp4 index before the data (what streaming sites do); without it the index is at
+    the end, as most encoders leave it.
+    """
+    import av
+
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "mp4"
+    options = {"movflags": "faststart"} if faststart else {}
+    with atomic.atomic_path(path) as tmp:
+        with av.open(str(tmp), mode="w", format=fmt, options=options) as container:
+            stream = container.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+            for frame in frames:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+    return path
