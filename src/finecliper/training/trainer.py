@@ -220,8 +220,10 @@ class Trainer:
         if resume:
             self.restore()
         tunable, total = self.model.count_parameters()
-        log.info("training %s on %d clips (%d held out for selection), %d tunable / %d parameters",
-                 self.cfg.preset, len(self.train_set), len(self.select_records), tunable, total)
+        log.info("training %s on %d clips, selecting on %s (%d clips); %d tunable / %d parameters",
+                 self.cfg.preset, len(self.train_set),
+                 "nothing (last epoch)" if not self.select_records else self.cfg.data.select_on,
+                 len(self.select_records), tunable, total)
         while self.epoch < self.cfg.train.epochs:
             self.train_epoch()
             self.end_epoch()
