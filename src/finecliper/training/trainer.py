@@ -377,6 +377,8 @@ def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, ove
                    "fold": _fold(records), "select_on": cfg.data.select_on, "zero_shot": zero_shot,
                    "checkpoint": str(checkpoint), "test": metrics}
         atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    # Leave together: a gloo process whose peer already closed the group can abort at teardown.
+    dist.barrier()
     distributed.teardown()
     return metrics
 
