@@ -56,6 +56,21 @@ def test_every_ablation_builds_and_runs(ablation):
     assert torch.isfinite(out["loss"])
 
 
+def test_text_embeddings_do_not_depend_on_padding():
+    """Texts are padded to the batch's longest only: the causal tower pools at the end-of-text token."""
+    model = tiny("B16-Full")
+    for module in model.modules():  # non-zero adapters, so that every branch's seams take part
+        if hasattr(module, "up") and isinstance(module.up, torch.nn.Linear):
+            torch.nn.init.normal_(module.up.weight, std=0.1)
+    model.eval()
+    texts = ["a face", "the eyebrows rise, then settle back; the jaw drops and the lips part"]
+    full = model.tokenizer(texts, padding="max_length", max_length=model.context_length, return_tensors="pt")
+    with torch.no_grad():
+        for branch in ("pos", "desc"):
+            padded = model.encode_text(full["input_ids"], branch, full["attention_mask"])
+            assert torch.allclose(model.encode_text(texts, branch), padded, atol=1e-5)
+
+
 def test_training_changes_exactly_the_trainable_tensors():
     model = tiny("B16-Full")
     model.train()

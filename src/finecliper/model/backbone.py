@@ -30,6 +30,7 @@ ARCHITECTURES = {
     "ViT-B/32": "vit-b-32.json",
     "ViT-L/14": "vit-l-14.json",
     "tiny": "tiny.json",
+    "small": "small.json",  # the synthetic demo's own CLIP (finecliper demo pretrains it)
 }
 # Seed of the random weights used when no weights are given.
 RANDOM_BACKBONE_SEED = 0

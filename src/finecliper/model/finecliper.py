@@ -133,8 +133,11 @@ class FineCLIPER(nn.Module):
     # ------------------------------------------------------------------------------------- encoders
 
     def _tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        # Padded to the longest text, not to the context length: the text tower is causal and pools at
+        # the end-of-text token, so padding after it changes nothing but the cost (PN sentences are a
+        # dozen tokens of CLIP's 77).
         enc = self.tokenizer(
-            texts, padding="max_length", truncation=True, max_length=self.context_length, return_tensors="pt"
+            texts, padding="longest", truncation=True, max_length=self.context_length, return_tensors="pt"
         )
         return enc["input_ids"], enc["attention_mask"]
 

@@ -4,7 +4,8 @@ CLIP's vocabulary is: the 256 byte symbols, the same symbols with the end-of-wor
 token per BPE merge, then `<|startoftext|>` and `<|endoftext|>`. OpenAI ships only the merges
 (`bpe_simple_vocab_16e6.txt.gz`); Hugging Face folders ship `vocab.json` + `merges.txt` or
 `tokenizer.json`. With no merges at all the same construction gives a 514-token byte-level tokenizer:
-what random-weight models (tests, the synthetic demo, parameter counts) use, so nothing is downloaded.
+what random-weight models (tests, parameter counts) use, so nothing is downloaded. The synthetic demo
+learns merges of its own (`finecliper.demo.vocabulary`) and builds its tokenizer with `tokenizer_from_merges`.
 
 A folder with no vocabulary makes `CLIPTokenizer` silently fall back to a 2-token vocabulary; here the
 size is always checked against the text tower's, and a mismatch is an error.
@@ -51,7 +52,8 @@ def clip_vocab(merges: list[tuple[str, str]]) -> dict[str, int]:
     return {tok: i for i, tok in enumerate(tokens)}
 
 
-def _tokenizer_from_merges(merges: list[tuple[str, str]]):
+def tokenizer_from_merges(merges: list[tuple[str, str]]):
+    """A CLIPTokenizer whose vocabulary is `clip_vocab(merges)`."""
     from transformers import CLIPTokenizer
 
     # Written to files and read back: the one constructor that every supported transformers version has.
@@ -65,7 +67,7 @@ def _tokenizer_from_merges(merges: list[tuple[str, str]]):
 @lru_cache(maxsize=1)
 def builtin_tokenizer():
     """The 514-token byte-level CLIP tokenizer (no merges), for random-weight models."""
-    return _tokenizer_from_merges([])
+    return tokenizer_from_merges([])
 
 
 def _read_openai_merges(path: Path) -> list[tuple[str, str]]:
@@ -100,7 +102,7 @@ def load_tokenizer(folder: str | Path, vocab_size: int):
         except Exception as exc:  # corrupt JSON, wrong tokenizer class, ...: one sentence for the user
             raise UserError(f"cannot read the CLIP tokenizer in {folder}: {exc}") from None
     elif (folder / OPENAI_BPE_FILE).is_file():
-        tokenizer = _tokenizer_from_merges(_read_openai_merges(folder / OPENAI_BPE_FILE))
+        tokenizer = tokenizer_from_merges(_read_openai_merges(folder / OPENAI_BPE_FILE))
     else:
         raise UserError(
             f"{folder} has no tokenizer vocabulary (vocab.json + merges.txt, tokenizer.json or "
