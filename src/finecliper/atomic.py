@@ -1,7 +1,8 @@
 """Atomic file writes: write to a temporary file beside the target, then rename over it.
 
 A crash or a kill never leaves a half-written file under the final name; readers see the old file or the
-new one. Every cache, manifest, checkpoint and report in the package is written through here.
+new one. Every cache, manifest, checkpoint and report in the package is written through here, and so
+are folders that must be whole (a clip's frames, a CLIP weights folder) through `atomic_dir`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,29 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it replaces the folder `path`, on error it is removed.
+
+    The rename is atomic, so a folder that exists under the final name is complete; replacing an
+    existing folder removes it first, and a crash in between leaves no folder rather than half of one.
+    """
+    import shutil
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -38,10 +38,11 @@ def _default_adapter_ratio() -> dict[str, float]:
 class ModelConfig:
     """Everything that decides the FineCLIPER network and its losses."""
 
-    # Architecture preset of the frozen CLIP: "ViT-B/16" [PAPER], "ViT-B/32", "ViT-L/14", or "tiny" (tests).
+    # Architecture preset of the frozen CLIP: "ViT-B/16" [PAPER], "ViT-B/32", "ViT-L/14", "tiny" (tests) or
+    # "small" (the synthetic demo's, which `finecliper demo` pretrains).
     backbone: str = "ViT-B/16"
     # Local CLIP weights: a Hugging Face CLIP folder or an OpenAI CLIP .pt file. None: random weights,
-    # with a warning (only useful for tests, parameter counts and the synthetic demo).
+    # with a warning (only useful for tests and parameter counts).
     weights: str | None = None
     # Folder holding the tokenizer; None: the weights folder (or the .pt file's folder). Random-weight
     # models use the built-in byte-level tokenizer.

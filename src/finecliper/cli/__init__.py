@@ -17,7 +17,8 @@ from finecliper.errors import UserError
 
 # Sub-command modules, in the order `finecliper --help` lists them. Imported lazily by name so that
 # `finecliper params` does not pay for the imports of `cues` or `train`.
-SUBCOMMANDS = ["params", "manifest", "cues", "describe", "train", "eval", "zeroshot", "report", "bench"]
+SUBCOMMANDS = ["demo", "synth", "params", "manifest", "cues", "describe", "train", "eval", "zeroshot", "report",
+               "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,8 @@ A few evenly spaced frames of the clip, one column each, in three rows: the fram
 on it and the parsing map, rendered by the model's own renderers (`finecliper.data.render`) so the
 preview shows what the model will see. Clips that were cropped to the face (raw videos) are shown on
 their face crop; each column is titled with its frame index, and frames without a detected face (points
-interpolated from neighbours, not drawn by the renderer) are marked "no face".
+interpolated from neighbours, not drawn by the renderer) are marked "no face". A caption (the clip's
+description, in the demo) can be printed under the strip.
 """
 
 from __future__ import annotations
@@ -69,8 +70,22 @@ def make_preview(frames: np.ndarray, cues: ClipCues, indices: np.ndarray) -> np.
     return np.concatenate(parts[:-1], axis=1)
 
 
-def write_preview(record, store, path: str | Path, num_frames: int = 4) -> Path:
-    """Write the preview strip of `record` (cues from `store`) as a PNG at `path`."""
+def caption_band(text: str, width: int, line_height: int = 14) -> np.ndarray:
+    """(h, width, 3) uint8 white band with `text` wrapped onto it in PIL's default font."""
+    import textwrap
+
+    from PIL import Image, ImageDraw
+
+    lines = textwrap.wrap(text, width=max(10, (width - 6) // 6)) or [""]
+    band = Image.new("RGB", (width, line_height * len(lines) + 8), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    for i, line in enumerate(lines):
+        draw.text((3, 4 + i * line_height), line, fill=(0, 0, 0))
+    return np.asarray(band)
+
+
+def write_preview(record, store, path: str | Path, num_frames: int = 4, caption: str | None = None) -> Path:
+    """Write the preview strip of `record` (cues from `store`) as a PNG at `path`, with `caption` under it."""
     from PIL import Image
 
     from finecliper import atomic
@@ -81,6 +96,8 @@ def write_preview(record, store, path: str | Path, num_frames: int = 4) -> Path:
     indices = np.unique(np.linspace(0, cues.num_frames - 1, k).round().astype(int))
     frames = read_clip(record.full_path, indices)
     strip = make_preview(frames, cues, indices)
+    if caption:
+        strip = np.concatenate([strip, caption_band(caption, strip.shape[1])])
     path = Path(path)
     with atomic.atomic_path(path) as tmp:
         Image.fromarray(strip).save(tmp, format="PNG")

@@ -18,7 +18,7 @@ import numpy as np
 from finecliper.errors import UserError
 from finecliper.presets import PAPER_RESULTS
 
-DATASET_TITLES = {"dfew": "DFEW", "ferv39k": "FERV39k", "mafw": "MAFW"}
+DATASET_TITLES = {"dfew": "DFEW", "ferv39k": "FERV39k", "mafw": "MAFW", "synthetic": "Synthetic"}
 
 
 def read_results(run_dirs: list[str | Path]) -> list[dict]:

@@ -1,0 +1,344 @@
+"""`finecliper demo`: the whole pipeline on a synthetic dataset, each stage with the package's own code.
+
+    synth -> manifest -> cues -> descriptions -> pretrain CLIP -> train FineCLIPER -> evaluate -> report
+
+Stages and what they call: `synth.generate` (clips, DFEW split files, oracle cues); the manifest
+builder (`data.manifest_builder`) on those split files; the oracle cue store as written, or the
+MediaPipe extractor (`cues.pipeline.run_cues`) with `cues="mediapipe"`; the landmark describer through
+`describe.pipeline.describe_manifest`; `demo.pretrain` for the small CLIP, saved as a HF CLIP folder;
+`training.Trainer` for FineCLIPER with that folder as `model.weights`; the report writers of
+`training` (metrics, confusion matrix, tables) and the cue preview of `cues.preview`.
+
+Output folder: data/ (the synthetic dataset), manifests/, descriptions.jsonl, clip/ (the pretrained CLIP
+folder), runs/<variant>/ (Trainer run directories), report.json, confusion.png, preview.png, and with
+the ablation ablation.md / ablation.json. A rerun skips every stage whose output is complete (the
+Trainer resumes an interrupted run); `force` starts over.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from finecliper import atomic
+from finecliper.config import IMAGE_BRANCHES, TEXT_BRANCHES
+from finecliper.errors import UserError
+from finecliper.synth.generate import SynthSettings, class_list
+
+log = logging.getLogger(__name__)
+
+CUE_BACKENDS = ("oracle", "mediapipe")
+VAL_FRACTION = 0.1  # of the training identities' clips, held out to select the epoch (DataConfig's default)
+# The ablation's variants [PAPER's semantic levels]: the preset and the name of each row.
+VARIANTS: dict[str, tuple[str, str]] = {
+    "frames": ("B16", "frames only"),
+    "pl": ("B16-PL", "+ parsing, landmarks (*)"),
+    "ft": ("B16-FT", "+ descriptions (†)"),
+    "full": ("B16-Full", "full (*†)"),
+}
+
+
+@dataclass
+class DemoSettings:
+    """The demo's sizes; the defaults finish in a few minutes on two CPU cores."""
+
+    synth: SynthSettings = field(default_factory=SynthSettings)
+    cues: str = "oracle"
+    pretrain_steps: int = 400
+    pretrain_batch: int = 128
+    pretrain_frames: int = 8  # frames per training clip used for pretraining
+    num_frames: int = 8  # frames per clip FineCLIPER sees
+    epochs: int = 6
+    batch_size: int = 8
+    lr: float = 3e-3
+    logit_scale: float = 10.0
+    adapter_ratio: float = 0.25
+    workers: int = 0  # DataLoader workers: 0 reads in the training process (2 cores: one process is best)
+    seed: int = 0
+
+    def validate(self) -> None:
+        self.synth.validate()
+        if self.cues not in CUE_BACKENDS:
+            raise UserError(f"--cues must be one of {', '.join(CUE_BACKENDS)}, got {self.cues!r}")
+        for name in ("pretrain_steps", "pretrain_batch", "pretrain_frames", "num_frames", "epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        # The Trainer holds out a stratified tenth (at least one clip of a class with two) for validation.
+        per_class = self.synth.train_identities * self.synth.clips_per_class
+        held = max(round(VAL_FRACTION * per_class), 1 if per_class >= 2 else 0)
+        if (per_class - held) * len(class_list(self.synth)) < self.batch_size:
+            raise UserError(f"{self.synth.train_identities} training identities leave fewer training clips than "
+                            f"one batch of {self.batch_size}; use more --train-identities or --clips-per-class")
+
+
+class Stages:
+    """Prints one line per stage with its wall time, and collects the times for report.json."""
+
+    def __init__(self, total: int, echo=print):
+        self.total, self.done, self.echo = total, 0, echo
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, fn, describe):
+        self.done += 1
+        start = time.perf_counter()
+        result = fn()
+        self.seconds[name] = round(time.perf_counter() - start, 1)
+        self.echo(f"[{self.done}/{self.total}] {name}: {describe(result)} ({self.seconds[name]:.1f} s)")
+        return result
+
+
+# ------------------------------------------------------------------------------------------ stages
+
+
+def make_data(out: Path, settings: DemoSettings, progress: bool) -> dict:
+    from finecliper.synth.generate import generate
+
+    return generate(out / "data", settings.synth, workers=2, progress=progress)
+
+
+def make_manifests(out: Path, synth: dict) -> dict[str, Path]:
+    """Manifests of the synthetic split files, built by the real builder (as for DFEW)."""
+    from finecliper.data.manifest_builder import build_manifests, manifest_name, write_manifests
+
+    dataset = synth["manifest_dataset"]
+    paths = {split: out / "manifests" / manifest_name(dataset, 1, split) for split in ("train", "test")}
+    if all(p.is_file() for p in paths.values()):
+        return paths
+    result = build_manifests(dataset, out / "data", frames=synth["frames_folder"], workers=2)
+    write_manifests(result, out / "manifests")  # refuses (UserError) if the builder found any problem
+    return paths
+
+
+def make_cues(out: Path, settings: DemoSettings, records, progress: bool) -> Path:
+    """The cue store the model reads: the generator's oracle store, or MediaPipe's on the same clips."""
+    if settings.cues == "oracle":
+        return out / "data" / "cues"
+    from finecliper.cues.extract import CueSettings
+    from finecliper.cues.pipeline import run_cues
+
+    store = out / "cues-mediapipe"
+    summary = run_cues(records, store, CueSettings(crop="none"), workers=2, progress=progress)
+    if summary.failed:
+        raise UserError(f"MediaPipe found no face in {len(summary.failed)} clips (first: {summary.failed[0]['id']}); "
+                        f"see {store}/summary.json")
+    return store
+
+
+def make_descriptions(out: Path, cues: Path, records, backend_name: str, progress: bool) -> Path:
+    from finecliper.describe.backends import LandmarkBackend
+    from finecliper.describe.pipeline import describe_manifest
+
+    path = out / f"descriptions-{backend_name}.jsonl"
+    describe_manifest(records, path, LandmarkBackend(cues), progress=progress)
+    return path
+
+
+def make_clip(out: Path, settings: DemoSettings, train_records, cues: Path, descriptions: Path,
+              classes: list[str], progress: bool) -> dict:
+    """The pretrained small CLIP folder (training identities only); skipped when it exists."""
+    import numpy as np
+
+    from finecliper.data.cue_store import CueStore
+    from finecliper.data.descriptions import read_descriptions
+    from finecliper.demo.pretrain import ARCHITECTURE, pretrain_clip, pretraining_pairs
+    from finecliper.demo.vocabulary import demo_tokenizer
+    from finecliper.model.backbone import architecture_dict
+    from finecliper.synth.generate import read_clips
+
+    folder = out / "clip"
+    record_path = out / "clip.json"
+    if folder.is_dir() and record_path.is_file():
+        return json.loads(record_path.read_text())
+    plans = {c.id: c.plan for c in read_clips(out / "data")}
+    arch = architecture_dict(ARCHITECTURE)
+    images, targets, texts = pretraining_pairs(train_records, plans, CueStore(cues), classes,
+                                               settings.synth.frames, settings.pretrain_frames,
+                                               np.random.default_rng(settings.seed), arch["vision_config"]["image_size"])
+    # The tokenizer learns its words from everything the CLIP will read: its pretraining texts and the
+    # descriptions of the training clips (never the test clips').
+    train_ids = {r.id for r in train_records}
+    corpus = texts + [t for i, t in read_descriptions(descriptions).items() if i in train_ids and t]
+    tokenizer = demo_tokenizer(corpus, arch["text_config"]["vocab_size"])
+    summary = pretrain_clip(images, targets, texts, tokenizer, folder, steps=settings.pretrain_steps,
+                            batch_size=settings.pretrain_batch, seed=settings.seed, progress=progress)
+    atomic.write_text(record_path, json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def experiment(out: Path, settings: DemoSettings, preset: str, manifests: dict[str, Path], cues: Path,
+               descriptions: Path) -> dict:
+    """The Trainer config of one variant on the demo's data."""
+    return {
+        "name": "demo", "preset": preset,
+        # [OURS] for the small CLIP: a softer PN temperature than CLIP's 100 (its embeddings are not
+        # calibrated like real CLIP's, and 100 saturates the loss), and wider adapters (the paper's
+        # ratios are sized for ViT-B's 768 / 512 channels; on 128 they leave bottlenecks of 8).
+        "model": {"backbone": "small", "weights": str(out / "clip"), "num_frames": settings.num_frames,
+                  "logit_scale": settings.logit_scale,
+                  "adapter_ratio": {branch: settings.adapter_ratio for branch in IMAGE_BRANCHES + TEXT_BRANCHES}},
+        "data": {"dataset": settings.synth.classes, "train_manifest": str(manifests["train"]),
+                 "test_manifest": str(manifests["test"]), "cues": str(cues), "descriptions": str(descriptions),
+                 "workers": settings.workers, "val_fraction": VAL_FRACTION, "select_on": "val"},
+        "train": {"epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr,
+                  "warmup_epochs": 0.5, "tensorboard": False, "log_every": 10, "checkpoint_every": 10_000,
+                  "seed": settings.seed},
+    }
+
+
+def train_variant(run_dir: Path, config: dict) -> dict:
+    """Train (or resume, or reuse) one variant; returns its results.json."""
+    from finecliper.config import experiment_from_dict
+    from finecliper.training.trainer import Trainer
+
+    results = run_dir / "results.json"
+    if results.is_file():
+        return json.loads(results.read_text())
+    trainer = Trainer(experiment_from_dict(config), run_dir, "cpu")
+    return trainer.run(resume=(run_dir / "resume.pt").is_file())
+
+
+# ------------------------------------------------------------------------------------------ ablation
+
+
+def run_probes(out: Path, train_records, test_records, cues: Path, classes: list[str], seed: int) -> dict:
+    """Middle-frame linear probes on the frozen CLIP: frames only, and frames with their cue renderings."""
+    from finecliper.data.cue_store import CueStore
+    from finecliper.demo.pretrain import ARCHITECTURE
+    from finecliper.demo.probe import linear_probe
+    from finecliper.model.backbone import load_backbone
+
+    path = out / "probes.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    backbone = load_backbone(ARCHITECTURE, str(out / "clip"))  # strictly, as FineCLIPER loads it
+    size = backbone.clip.config.vision_config.image_size
+    store = CueStore(cues)
+    probes = {
+        name: linear_probe(backbone.clip, train_records, test_records, classes, size, store, branches, seed)
+        for name, branches in PROBES.items()
+    }
+    atomic.write_text(path, json.dumps(probes, indent=2) + "\n")
+    return probes
+
+
+# Probes on the middle frame alone: the image branches each one embeds.
+PROBES: dict[str, tuple[str, ...]] = {"frames": (), "frames+cues": ("parsing", "landmarks")}
+PROBE_LABELS = {"frames": "linear probe, middle frame", "frames+cues": "linear probe, middle frame + its cues"}
+
+
+def write_ablation(out: Path, results: dict[str, dict], probes: dict[str, dict]) -> str:
+    """ablation.md (the table of `finecliper report`, one row per variant and probe) and ablation.json."""
+    from finecliper.training.report import markdown, summarise
+
+    rows = [{**results[name], "preset": VARIANTS[name][1], "dataset": "synthetic"} for name in VARIANTS]
+    rows += [{"preset": PROBE_LABELS[name], "dataset": "synthetic", "fold": 1, "select_on": "none (no selection)",
+              "test": metrics} for name, metrics in probes.items()]
+    summary = summarise(rows)
+    order = [row["preset"] for row in rows]  # the paper's order, not summarise's alphabetical one
+    text = markdown({key: summary[key] for key in sorted(summary, key=lambda k: order.index(k[0]))})
+    atomic.write_text(out / "ablation.md", text + "\n")
+    table = {row["preset"]: {"uar": row["test"]["uar"], "war": row["test"]["war"]} for row in rows}
+    atomic.write_text(out / "ablation.json", json.dumps(table, indent=2) + "\n")
+    return text
+
+
+# ------------------------------------------------------------------------------------------ the demo
+
+
+def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, force: bool = False,
+             progress: bool = False, echo=print) -> dict:
+    """Run every stage into `out`; returns report.json's content (with the ablation table under "ablation")."""
+    from finecliper.data.manifest import read_manifest
+
+    settings.validate()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    record_path = out / "demo.json"
+    wanted = asdict(settings)
+    if force and out.exists():
+        if not record_path.is_file() and any(out.iterdir()):
+            raise UserError(f"--force replaces only a folder of an earlier demo, and {out} holds other files")
+        shutil.rmtree(out)
+    elif record_path.is_file() and json.loads(record_path.read_text()) != wanted:
+        raise UserError(f"{out} holds a demo run with other settings; choose another --out or pass --force")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(record_path, json.dumps(wanted, indent=2) + "\n")
+    start = time.perf_counter()
+    stages = Stages(7 + (len(VARIANTS) + 1 if ablation else 0), echo)
+
+    synth = stages.run("synth", lambda: make_data(out, settings, progress), lambda r: (
+        f"{r['clips']['train'] + r['clips']['test']} clips of {len(r['classes'])} classes, "
+        f"{len(r['identities']['train'])} training / {len(r['identities']['test'])} held-out identities"))
+    manifests = stages.run("manifest", lambda: make_manifests(out, synth),
+                           lambda p: ", ".join(f"{len(read_manifest(v))} {k}" for k, v in p.items()))
+    train_records, test_records = read_manifest(manifests["train"]), read_manifest(manifests["test"])
+    records = train_records + test_records
+    cues = stages.run("cues", lambda: make_cues(out, settings, records, progress),
+                      lambda p: f"{settings.cues} landmarks and parsing maps in {p}")
+    descriptions = stages.run("describe", lambda: make_descriptions(out, cues, records, settings.cues, progress),
+                              lambda p: f"landmark descriptions in {p}")
+    classes = synth["classes"]
+    clip = stages.run("pretrain", lambda: make_clip(out, settings, train_records, cues, descriptions, classes,
+                                                    progress), lambda s: (
+        f"small CLIP on {s['images']} images x {s['texts']} texts of the training identities; "
+        f"expression sentence accuracy {s['expression_accuracy'] * 100:.0f}%"))
+
+    results = {}
+    for name in VARIANTS if ablation else ["full"]:
+        preset, label = VARIANTS[name]
+        config = experiment(out, settings, preset, manifests, cues, descriptions)
+        results[name] = stages.run(f"train {label}", lambda c=config, n=name: train_variant(out / "runs" / n, c),
+                                   lambda r: f"test UAR {r['test']['uar'] * 100:.2f}")
+    full = results["full"]["test"]
+    report = {"uar": full["uar"], "war": full["war"], "per_class_recall": full["per_class_recall"],
+              "confusion": full["confusion"], "class_names": full["class_names"], "num_clips": full["num_clips"],
+              "held_out_identities": len(synth["identities"]["test"]), "cues": settings.cues, "pretrain": clip}
+    if ablation:
+        probes = stages.run("linear probes", lambda: run_probes(out, train_records, test_records, cues, classes,
+                                                                settings.seed),
+                            lambda p: ", ".join(f"{PROBE_LABELS[k]} UAR {v['uar'] * 100:.2f}" for k, v in p.items()))
+        report["ablation"] = write_ablation(out, results, probes)
+    shown = next((r for r in test_records if r.label != "neutral"), test_records[0])
+    stages.run("report", lambda: write_report(out, report, shown, cues, descriptions),
+               lambda paths: ", ".join(p.name for p in paths))
+    report["stage_seconds"] = stages.seconds
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def write_report(out: Path, report: dict, record, cues: Path, descriptions: Path) -> list[Path]:
+    """report.json, the confusion matrix and the preview strip of one held-out clip with its description."""
+    from finecliper.cues.preview import write_preview
+    from finecliper.data.cue_store import CueStore
+    from finecliper.data.descriptions import read_descriptions
+    from finecliper.training.plots import save_confusion_png
+
+    confusion = out / "confusion.png"
+    save_confusion_png(report["confusion"], report["class_names"], confusion,
+                       f"held-out identities: UAR {report['uar'] * 100:.1f}")
+    text = read_descriptions(descriptions).get(record.id) or "(no description)"
+    preview = write_preview(record, CueStore(cues), out / "preview.png", num_frames=6,
+                            caption=f"clip {record.id} ({record.label}): {text}")
+    report_path = out / "report.json"
+    atomic.write_text(report_path, json.dumps(report, indent=2) + "\n")
+    return [report_path, confusion, preview]
+
+
+def summary_lines(report: dict, out: str | Path) -> list[str]:
+    """What the command prints at the end: the scores, then where the outputs are."""
+    chance = 100 / len(report["class_names"])
+    lines = [
+        f"UAR {report['uar'] * 100:.2f}  WAR {report['war'] * 100:.2f}  on {report['num_clips']} clips of "
+        f"{report['held_out_identities']} held-out identities (chance {chance:.2f}); {report['seconds']:.0f} s",
+        f"report: {out}/report.json  confusion matrix: {out}/confusion.png  preview: {out}/preview.png",
+    ]
+    if "ablation" in report:
+        table = report["ablation"].split("\n\nPer-class recall")[0]  # per-class tables: in the file only
+        lines = ["", table, "", f"per-class recall of every row: {out}/ablation.md", *lines]
+    return lines
