@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from finecliper.cues.face_crop import (
-    crop,
     crop_box,
     detect_faces,
     looks_like_face_crop,
@@ -15,6 +14,7 @@ from finecliper.cues.face_crop import (
     smooth_boxes,
 )
 from finecliper.cues.mediapipe_backend import FaceDetector
+from finecliper.data.transforms import crop_square as crop
 from media import astronaut, grace_hopper
 
 

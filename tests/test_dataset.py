@@ -208,3 +208,32 @@ def test_descriptions_follow_a_horizontal_flip(clips):
                         augment=AugmentConfig(flip_p=0.0))
     assert flipped[0]["description"] == "The head turns to the right while the left brow rises."
     assert plain[0]["description"] == text[records[0].id]
+
+
+def test_raw_clips_are_cut_to_the_face_boxes_of_the_store(tmp_path):
+    # A raw 60x80 clip: a white 16 px "face" square moving over black; the store's boxes frame it with margin.
+    n, size = 6, 24
+    frames = np.zeros((n, 60, 80, 3), np.uint8)
+    boxes = np.zeros((n, 3), np.int64)
+    landmarks = np.zeros((n, 68, 2), np.float32)
+    for t in range(n):
+        x, y = 5 + 10 * t, 8 + 4 * t
+        frames[t, y : y + 16, x : x + 16] = 255
+        boxes[t] = (x - 4, y - 4, 24)
+        landmarks[t] = (x + 8, y + 8)  # every point at the face's centre
+    write_frames(tmp_path / "raw", frames, ext="png")
+    store = CueStore(tmp_path / "cues")
+    parsing = (frames[..., 0] > 0).astype(np.uint8)  # class 1 on the face
+    store.save("raw", ClipCues(landmarks, np.ones(n, bool), parsing, (60, 80), boxes=boxes))
+    record = _record(tmp_path, "raw", "raw", n)
+    for branches in ([], ["parsing", "landmarks"]):
+        item = ClipDataset([record], CLASSES, num_frames=n, size=size, cues=store.root, branches=branches)[0]
+        face = _denorm(item["frames"])
+        # Every frame shows the face where the box put it: 4 px of black, then 16 px of face, then black.
+        assert (face[:, 5:19, 5:19] > 200).all() and (face[:, :3] < 30).all() and (face[:, 21:] < 30).all()
+        if branches:
+            assert (_denorm(item["parsing"])[:, 12, 12] == PARSING_PALETTE[1]).all()
+            assert (_denorm(item["landmarks"])[:, 12, 12] == LANDMARK_COLOR).all()
+    # Without the store the frames are used whole: the face is somewhere else in each frame.
+    whole = _denorm(ClipDataset([record], CLASSES, num_frames=n, size=size)[0]["frames"])
+    assert not (whole[:, 12, 12] > 200).all()

@@ -16,6 +16,7 @@ from finecliper.data.transforms import (
     apply_spatial,
     center_box,
     color_jitter,
+    crop_to_boxes,
     normalize,
     resize_parsing,
     sample_spatial,
@@ -217,3 +218,34 @@ def test_render_landmarks_dots_scale_and_validity():
     assert (frames == 0).all()  # input untouched
     lit = (out[0, :, :, 1] > 0).sum()
     assert 2 * 9 <= lit <= 2 * 25  # two discs of radius 2
+
+
+def test_face_boxes_cut_frames_parsing_and_landmarks_alike():
+    # A raw clip: the face (here: eye markers and eye regions) moves and grows; its boxes follow it.
+    t, h, w = 3, 120, 160
+    boxes = np.array([[10, 5, 40], [50, 30, 44], [100, 60, 48]])
+    landmarks = np.zeros((t, 68, 2), np.float32)
+    frames = np.zeros((t, h, w, 3), np.uint8)
+    parsing = np.zeros((t, h, w), np.uint8)
+    for i, (x0, y0, side) in enumerate(boxes):
+        landmarks[i, 36] = (x0 + 0.3 * side, y0 + 0.4 * side)
+        landmarks[i, 45] = (x0 + 0.7 * side, y0 + 0.4 * side)
+        cv2.circle(frames[i], tuple(int(v) for v in landmarks[i, 36]), 3, RED, -1)
+        cv2.circle(frames[i], tuple(int(v) for v in landmarks[i, 45]), 3, BLUE, -1)
+        cv2.circle(parsing[i], tuple(int(v) for v in landmarks[i, 36]), 4, PARSING_INDEX["right_eye"], -1)
+        cv2.circle(parsing[i], tuple(int(v) for v in landmarks[i, 45]), 4, PARSING_INDEX["left_eye"], -1)
+    out, out_parsing, lm = crop_to_boxes(frames, boxes, parsing, landmarks)
+    assert out.shape == (t, 44, 44, 3) and out_parsing.shape == (t, 44, 44)  # the median side
+    for i in range(t):
+        # The same place of the face in every crop, whatever the box's size.
+        np.testing.assert_allclose(lm[i, 36], (0.3 * 44, 0.4 * 44), atol=1e-4)
+        x36, y36 = np.floor(lm[i, 36]).astype(int)
+        x45, y45 = np.floor(lm[i, 45]).astype(int)
+        assert out[i, y36, x36, 0] > 150 and out[i, y45, x45, 2] > 150
+        assert out_parsing[i, y36, x36] == PARSING_INDEX["right_eye"]
+        assert out_parsing[i, y45, x45] == PARSING_INDEX["left_eye"]
+    # A box reaching outside the frame is padded with black and background.
+    out, out_parsing, _ = crop_to_boxes(frames[:1], np.array([[-20, -20, 40]]), parsing[:1])
+    assert (out[0, :20] == 0).all() and (out_parsing[0, :, :20] == 0).all()
+    with pytest.raises(UserError, match="one face box"):
+        crop_to_boxes(frames, boxes[:2])

@@ -96,10 +96,10 @@ def _timed(fn):
 def _stages(path: Path, boxes: np.ndarray | None):
     """Milliseconds spent in each stage, run one after the other on the clip (on its face crops, if any)."""
     from finecliper.cues.extract import map_size
-    from finecliper.cues.face_crop import crop
     from finecliper.cues.mediapipe_backend import FaceMeshTracker, quiet_native_stderr
     from finecliper.cues.mesh_to_ibug import MeshLayout
     from finecliper.cues.parsing_fill import fill_parsing
+    from finecliper.data.transforms import crop_square as crop
     from finecliper.data.video import count_frames, read_clip
 
     n = count_frames(path)

@@ -162,9 +162,9 @@ class Extractor:
             return self._extract(Path(path))
 
     def _extract(self, path: Path) -> ClipCues:
-        from finecliper.cues.face_crop import crop
         from finecliper.cues.mediapipe_backend import FaceMeshTracker
         from finecliper.cues.mesh_to_ibug import NUM_MESH_POINTS, MeshLayout
+        from finecliper.data.transforms import crop_square as crop
 
         clip = _Frames(path)
         n, frame_size = clip.n, clip.size

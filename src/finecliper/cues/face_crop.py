@@ -4,9 +4,10 @@ The datasets ship 224 px face crops, where the face fills the frame; a user's vi
 scene. `looks_like_face_crop` tells the two apart from a few frames (`--crop auto`); for raw clips the
 main face is followed through the clip (`main_face_boxes`), its box smoothed over time
 (`smooth_boxes`, so the crop does not jitter with the detector) and turned into a square crop with
-margin (`crop_box`, `crop`). Crops are cut at integer pixel offsets and never resized, so a point in a
-crop maps to the frame by adding the crop's top-left corner; parts of a crop outside the frame are
-black, like the datasets' padding.
+margin (`crop_box`; `finecliper.data.transforms.crop_square` cuts it, and the dataset cuts training
+frames the same way from the boxes the cue store keeps). Crops are cut at integer pixel offsets and
+never resized, so a point in a crop maps to the frame by adding the crop's top-left corner; parts of a
+crop outside the frame are black, like the datasets' padding.
 
 MediaPipe's full-range detector sees a frame shrunk to 192 px and misses faces under ~12 px there, i.e.
 under ~7 % of a wide frame's width; `detect_faces` therefore also looks at square tiles as high as the
@@ -158,14 +159,3 @@ def crop_box(cxcywh: np.ndarray, margin: float = CROP_MARGIN, shift_down: float 
     x0 = int(round(cx - side / 2))
     y0 = int(round(cy + shift_down * h - side / 2))
     return np.array([x0, y0, side], dtype=np.int64)
-
-
-def crop(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The (side, side, 3) square `box` = (x0, y0, side) of `frame`; outside the frame is black."""
-    x0, y0, side = (int(v) for v in box)
-    h, w = frame.shape[:2]
-    out = np.zeros((side, side) + frame.shape[2:], dtype=frame.dtype)
-    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
-    if fx1 > fx0 and fy1 > fy0:
-        out[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = frame[fy0:fy1, fx0:fx1]
-    return out

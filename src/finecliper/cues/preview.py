@@ -24,7 +24,7 @@ def _panels(frame: np.ndarray, parsing: np.ndarray, landmarks: np.ndarray, cues:
     """(frame, parsing) panels of one frame and the landmarks in panel pixels."""
     import cv2
 
-    from finecliper.cues.face_crop import crop
+    from finecliper.data.transforms import crop_square as crop
 
     h, w = cues.frame_size
     mh, mw = parsing.shape

@@ -1,7 +1,8 @@
 """The training / evaluation dataset over manifest records, and the collate function for batches.
 
-One item is one clip: `num_frames` frame indices from the TSN sampler, those frames read from disk,
-one spatial transform shared by the frames and (when cue branches are asked for) the parsing maps and
+One item is one clip: `num_frames` frame indices from the TSN sampler, those frames read from disk
+(and, for a raw video whose cues were computed on face crops, cut to the same crops the cue store
+records), one spatial transform shared by the frames and (when cue branches are asked for) the parsing maps and
 landmarks of exactly those indices from the cue store, then the renderings of the cues, colour jitter
 of the frames, and CLIP normalisation. Labels are mapped to indices by name through the class list the
 dataset is given (labels.py owns every order).
@@ -32,6 +33,7 @@ from finecliper.data.transforms import (
     AugmentConfig,
     apply_spatial,
     color_jitter,
+    crop_to_boxes,
     normalize,
     resize_parsing,
     sample_spatial,
@@ -58,7 +60,8 @@ class ClipDataset(Dataset):
         augment: AugmentConfig | None = None,
         seed: int = 0,
     ):
-        """`branches`: cue images to return ("parsing", "landmarks"), read from the cue store `cues`.
+        """`branches`: cue images to return ("parsing", "landmarks"), read from the cue store `cues`; a
+        store given without branches still crops raw videos to the faces it found.
         `descriptions`: a descriptions JSONL, an id -> text mapping, or "captions" (the records' captions).
         """
         self.records = list(records)
@@ -76,7 +79,7 @@ class ClipDataset(Dataset):
         self.branches = [b for b in CUE_BRANCHES if b in branches]
         if self.branches and cues is None:
             raise UserError(f"the {' and '.join(self.branches)} cues need a cue store; run `finecliper cues` first")
-        self.cues = (cues if isinstance(cues, CueStore) else CueStore(cues)) if self.branches else None
+        self.cues = None if cues is None else cues if isinstance(cues, CueStore) else CueStore(cues)
         if self.cues is not None and not self.cues.root.is_dir():
             raise UserError(f"cue store {self.cues.root} does not exist; run `finecliper cues` first")
         self.use_captions = descriptions == CAPTIONS
@@ -121,11 +124,14 @@ class ClipDataset(Dataset):
         idx = sample_indices(record.num_frames, self.num_frames, train=self.train, rng=rng)
         frames = read_clip(record.full_path, idx)  # (T, H, W, 3) uint8
         height, width = frames.shape[1:3]
-        params = sample_spatial(height, width, self.augment, self.train, rng)
 
         parsing = landmarks = valid = None
         if self.cues is not None:
-            parsing, landmarks, valid = self._load_cues(record, idx, height, width)
+            parsing, landmarks, valid, boxes = self._load_cues(record, idx, height, width)
+            if boxes is not None:  # a raw video: the model sees the face crops the cues were computed on
+                frames, parsing, landmarks = crop_to_boxes(frames, boxes, parsing, landmarks)
+                height, width = frames.shape[1:3]
+        params = sample_spatial(height, width, self.augment, self.train, rng)
         frames_s, parsing_s, landmarks_s = apply_spatial(params, self.size, frames, parsing, landmarks)
 
         item: dict = {"id": record.id, "label": self._labels[index]}
@@ -145,21 +151,28 @@ class ClipDataset(Dataset):
         return item
 
     def _load_cues(self, record: ClipRecord, idx: np.ndarray, height: int, width: int):
-        """Parsing (T, H, W), landmarks (T, 68, 2) and validity (T,) of frames `idx`, in the frames' pixels."""
+        """Parsing (T, H, W), landmarks (T, 68, 2), validity (T,) and face boxes (T, 3) or None of frames
+        `idx`, in the frames' pixels."""
         cues = self.cues.load(record.id)  # UserError naming the clip when it has none
         if cues.num_frames != record.num_frames:
             raise UserError(f"the cue store has {cues.num_frames} frames for clip {record.id} but the manifest "
                             f"has {record.num_frames}; rerun `finecliper cues` for this manifest")
         landmarks = cues.landmarks[idx].astype(np.float32)  # (T, 68, 2)
+        boxes = None if cues.boxes is None else cues.boxes[idx].astype(np.float64)  # (T, 3) x0, y0, side
         cue_h, cue_w = cues.frame_size
         if (cue_h, cue_w) != (height, width):
             # Frames were read at another size than the cue pipeline saw: scale the coordinates.
             landmarks[..., 0] *= width / cue_w
             landmarks[..., 1] *= height / cue_h
+            if boxes is not None:
+                boxes[:, 0] *= width / cue_w
+                boxes[:, 1:] *= height / cue_h
         parsing = None
         if "parsing" in self.branches:
             parsing = resize_parsing(cues.parsing[idx], height, width)  # stored maps may be smaller
-        return parsing, landmarks, cues.valid[idx]
+        if boxes is not None:
+            boxes = boxes.round().astype(np.int64)
+        return parsing, landmarks, cues.valid[idx], boxes
 
 
 def collate(items: list[dict]) -> dict:

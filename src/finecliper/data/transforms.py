@@ -160,6 +160,58 @@ def apply_spatial(
     return out_frames, out_parsing, out_landmarks
 
 
+def crop_square(image: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """The (side, side, ...) square `box` = (x0, y0, side) of `image` (H, W, ...); outside it is zero (black, or
+    background in a parsing map). Integer offsets and no resizing, so crop pixels + (x0, y0) = image pixels."""
+    x0, y0, side = (int(v) for v in box)
+    h, w = image.shape[:2]
+    out = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
+    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if fx1 > fx0 and fy1 > fy0:
+        out[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = image[fy0:fy1, fx0:fx1]
+    return out
+
+
+def crop_to_boxes(
+    frames: np.ndarray,
+    boxes: np.ndarray,
+    parsing: np.ndarray | None = None,
+    landmarks: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Face crops of a raw clip, the way its cues were computed: frame t cut to its square `boxes[t]`.
+
+    frames (T, H, W, 3) and parsing (T, H, W) of the raw frames, boxes (T, 3) (x0, y0, side) and landmarks
+    (T, 68, 2) in those frames' pixels. The per-frame crops differ slightly in size (the face moves), so each
+    is resized to the clip's median side S: frames (T, S, S, 3), parsing (T, S, S), landmarks in crop pixels.
+    """
+    boxes = np.asarray(boxes)
+    if boxes.shape != (len(frames), 3):
+        raise UserError(f"need one face box (x0, y0, side) per frame, got {boxes.shape} for {len(frames)} frames")
+    side = max(1, int(np.median(boxes[:, 2])))
+    out_frames = np.empty((len(frames), side, side, 3), dtype=frames.dtype)
+    out_parsing = None if parsing is None else np.empty((len(frames), side, side), dtype=parsing.dtype)
+    for t, box in enumerate(boxes):
+        same = int(box[2]) == side
+        image = crop_square(frames[t], box)
+        if same:
+            out_frames[t] = image
+        else:
+            shrinking = int(box[2]) > side
+            cv2.resize(image, (side, side), dst=out_frames[t],
+                       interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        if out_parsing is not None:
+            region = crop_square(parsing[t], box)
+            if same:
+                out_parsing[t] = region
+            else:
+                cv2.resize(region, (side, side), dst=out_parsing[t], interpolation=cv2.INTER_NEAREST_EXACT)
+    out_landmarks = None
+    if landmarks is not None:
+        scale = (side / boxes[:, 2].astype(np.float32))[:, None, None]  # (T, 1, 1)
+        out_landmarks = ((landmarks - boxes[:, None, :2].astype(np.float32)) * scale).astype(np.float32)
+    return out_frames, out_parsing, out_landmarks
+
+
 def resize_parsing(parsing: np.ndarray, height: int, width: int) -> np.ndarray:
     """Parsing maps (T, h, w) scaled by nearest neighbour to (T, height, width) (cue stores may keep them smaller)."""
     if parsing.shape[1:] == (height, width):
