@@ -128,6 +128,26 @@ def load_trainable(model, state: dict[str, torch.Tensor], source: str) -> None:
     model.train(model.training)  # drops cached text embeddings computed with the old adapters
 
 
+def load_model(checkpoint: str | Path, overrides: list[str] = (), class_names: list[str] | None = None):
+    """(model, experiment config, record) of a checkpoint: the model its config builds, with its tensors in.
+
+    `class_names` (default: the checkpoint's own) builds the PN sentences of other classes (zero-shot
+    transfer); `overrides` ("key=value") change the recorded config, e.g. model.weights=PATH when the
+    backbone lies elsewhere on this machine. The backbone must be the one the checkpoint was trained on.
+    """
+    from finecliper.config import experiment_from_dict
+    from finecliper.model import build_model
+
+    state, record = load_checkpoint(checkpoint)
+    cfg = experiment_from_dict(record["config"], list(overrides))
+    names = list(class_names) if class_names is not None else record["class_names"]
+    model = build_model(cfg.model, names)
+    # Other classes are a deliberate zero-shot transfer; the backbone is always checked.
+    check_compatible(record, names, backbone_identity(cfg.model), str(checkpoint), check_classes=False)
+    load_trainable(model, state, str(checkpoint))
+    return model, cfg, record
+
+
 def save_resume(path: str | Path, state: dict[str, Any]) -> None:
     with atomic.atomic_path(path) as tmp:
         torch.save(state, tmp)

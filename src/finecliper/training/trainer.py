@@ -36,6 +36,7 @@ from finecliper.training.checkpoint import (
     backbone_identity,
     check_compatible,
     load_checkpoint,
+    load_model,
     load_resume,
     load_trainable,
     save_checkpoint,
@@ -356,16 +357,11 @@ def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, ove
                         dataset: str | None = None, device: str | None = None, batch_size: int = 8,
                         workers: int = 2) -> dict:
     """`finecliper eval`: a checkpoint on a manifest (its dataset's classes, or `dataset`'s for zero-shot)."""
-    from finecliper.config import experiment_from_dict
-
-    state, record = load_checkpoint(checkpoint)
-    cfg = experiment_from_dict(record["config"], overrides)
+    model, cfg, record = load_model(checkpoint, overrides, dataset_classes(dataset) if dataset else None)
+    names = list(model.class_names)
+    zero_shot = names != record["class_names"]
     dist = distributed.setup(device)
-    zero_shot = dataset is not None and dataset_classes(dataset) != record["class_names"]
-    names = dataset_classes(dataset) if dataset else record["class_names"]
-    model = build_model(cfg.model, names).to(dist.device)
-    check_compatible(record, names, backbone_identity(cfg.model), checkpoint, check_classes=not zero_shot)
-    load_trainable(model, state, checkpoint)
+    model.to(dist.device)
     records = read_manifest(manifest, cfg.data.data_root)
     data = make_dataset(records, cfg, names, False, cfg.data.image_size or model.image_size)
     metrics = evaluate(model, data, dist, batch_size, workers, cfg.train.precision, progress=True)
