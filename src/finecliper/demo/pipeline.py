@@ -171,17 +171,19 @@ def make_clip(out: Path, settings: DemoSettings, train_records, cues: Path, desc
 
 def experiment(out: Path, settings: DemoSettings, preset: str, manifests: dict[str, Path], cues: Path,
                descriptions: Path) -> dict:
-    """The Trainer config of one variant on the demo's data."""
+    """The Trainer config of one variant on the demo's data (absolute paths: the checkpoints record them,
+    and `finecliper predict` must find the small CLIP from any working directory)."""
     return {
         "name": "demo", "preset": preset,
         # [OURS] for the small CLIP: a softer PN temperature than CLIP's 100 (its embeddings are not
         # calibrated like real CLIP's, and 100 saturates the loss), and wider adapters (the paper's
         # ratios are sized for ViT-B's 768 / 512 channels; on 128 they leave bottlenecks of 8).
-        "model": {"backbone": "small", "weights": str(out / "clip"), "num_frames": settings.num_frames,
+        "model": {"backbone": "small", "weights": str((out / "clip").resolve()), "num_frames": settings.num_frames,
                   "logit_scale": settings.logit_scale,
                   "adapter_ratio": {branch: settings.adapter_ratio for branch in IMAGE_BRANCHES + TEXT_BRANCHES}},
         "data": {"dataset": settings.synth.classes, "train_manifest": str(manifests["train"]),
-                 "test_manifest": str(manifests["test"]), "cues": str(cues), "descriptions": str(descriptions),
+                 "test_manifest": str(manifests["test"]), "cues": str(cues.resolve()),
+                 "descriptions": str(descriptions.resolve()),
                  "workers": settings.workers, "val_fraction": VAL_FRACTION, "select_on": "val"},
         "train": {"epochs": settings.epochs, "batch_size": settings.batch_size, "lr": settings.lr,
                   "warmup_epochs": 0.5, "tensorboard": False, "log_every": 10, "checkpoint_every": 10_000,
