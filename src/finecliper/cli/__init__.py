@@ -18,7 +18,7 @@ from finecliper.errors import UserError
 # Sub-command modules, in the order `finecliper --help` lists them. Imported lazily by name so that
 # `finecliper params` does not pay for the imports of `cues` or `train`.
 SUBCOMMANDS = ["demo", "synth", "params", "manifest", "cues", "describe", "train", "eval", "zeroshot", "report",
-               "bench"]
+               "predict", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

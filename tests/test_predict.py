@@ -1,0 +1,137 @@
+"""`finecliper predict`: a checkpoint on a user's own clips, raw videos of real faces included."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from finecliper.cli import main
+from finecliper.config import experiment_from_dict, to_dict
+from finecliper.cues.extract import CueSettings, Extractor
+from finecliper.data.cue_store import CueStore
+from finecliper.data.dataset import ClipDataset, collate
+from finecliper.data.manifest import ClipRecord
+from finecliper.model import build_model
+from finecliper.predict import Predictor
+from finecliper.training.checkpoint import backbone_identity, save_checkpoint
+from finecliper.training.trainer import Trainer
+from media import astronaut, write_video
+from test_cues_pipeline import moving
+from test_training import make_clips, tiny_experiment
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny frames-only checkpoint trained on coloured-square clips, and unseen clips of each class."""
+    from finecliper.data.manifest import write_manifest
+
+    root = tmp_path_factory.mktemp("predict")
+    write_manifest(root / "train.jsonl", make_clips(root / "train", 4))
+    Trainer(experiment_from_dict(tiny_experiment(root / "train.jsonl", epochs=30)), root / "run", "cpu").run()
+    unseen = make_clips(root / "unseen", 1, seed=5)
+    return root / "run/checkpoints/best.safetensors", unseen
+
+
+def full_checkpoint(path, seed: int = 0):
+    """An untrained tiny B16-Full checkpoint (cues and descriptions) with randomised adapters and heads."""
+    cfg = experiment_from_dict({"name": "full", "preset": "B16-Full", "model": {"backbone": "tiny", "num_frames": 4},
+                                "data": {"dataset": "dfew"}})
+    model = build_model(cfg.model, ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"])
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.05)
+    record = {"config": to_dict(cfg), "backbone": backbone_identity(cfg.model), "preset": cfg.preset,
+              "dataset": "dfew"}
+    return save_checkpoint(path, model, record)
+
+
+def test_prediction_equals_evaluation_of_the_same_clip(trained):
+    ckpt, unseen = trained
+    predictor = Predictor(ckpt, crop="none")
+    right = 0
+    for clip in unseen:
+        pred = predictor.predict(clip.full_path)
+        # The evaluation path: the same clip through the test-mode dataset.
+        ds = ClipDataset([clip], predictor.class_names, num_frames=predictor.cfg.model.num_frames,
+                         size=predictor.model.image_size)
+        with torch.no_grad():
+            scores = predictor.model(collate([ds[0]]))["scores"][0]
+        assert list(pred.scores.values()) == pytest.approx(scores.tolist(), abs=1e-6)
+        probs = np.array(list(pred.probabilities.values()))
+        assert probs.sum() == pytest.approx(1.0) and pred.label == predictor.class_names[int(probs.argmax())]
+        assert pred.frames == 12 and not pred.face_cropped and pred.weight == 1.0 and pred.description is None
+        right += pred.label == clip.label
+    assert right == len(unseen)  # the colours are easy: the trained model gets every unseen clip
+
+
+def test_cli_prints_json_and_writes_it_atomically(trained, tmp_path, capsys):
+    ckpt, unseen = trained
+    paths = [str(c.full_path) for c in unseen[:2]]
+    out = tmp_path / "sub/predictions.json"
+    assert main(["predict", *paths, "--checkpoint", str(ckpt), "--crop", "none", "--json", "--out", str(out)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(out.read_text())
+    assert [p["path"] for p in printed["predictions"]] == paths
+    assert printed["class_names"] == ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"]
+    assert [p["label"] for p in printed["predictions"]] == [c.label for c in unseen[:2]]
+    assert main(["predict", paths[0], "--checkpoint", str(ckpt), "--crop", "none", "--top", "2"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{paths[0]}: {unseen[0].label} ") and line.count("%") == 2
+    assert "frames used whole; 12 frames" in line
+
+
+def test_raw_video_of_a_real_face_is_cropped_described_and_scored_like_evaluation(tmp_path):
+    ckpt = full_checkpoint(tmp_path / "full")
+    frames, _ = moving(astronaut(), 10, (320, 480), (0.6, 0.75), (40, 10), (200, -20))
+    video = write_video(tmp_path / "raw.mp4", frames)
+    predictor = Predictor(ckpt, describe="landmarks")
+    pred = predictor.predict(video)
+    assert pred.face_cropped and pred.frames == 10 and pred.description_source == "landmarks"
+    assert pred.description and 0.0 < pred.weight < 1.0
+    assert sum(pred.probabilities.values()) == pytest.approx(1.0)
+
+    # The same clip through the offline path: `finecliper cues` into a store, then the evaluation dataset.
+    store = CueStore(tmp_path / "cues")
+    store.save("raw", Extractor(CueSettings()).extract(video))
+    record = ClipRecord(id="raw", path="raw.mp4", label=None, num_frames=10, split="test", fold=None,
+                        dataset="csv", source="video", root=str(tmp_path))
+    ds = ClipDataset([record], predictor.class_names, num_frames=4, size=predictor.model.image_size,
+                     cues=store, branches=["parsing", "landmarks"], descriptions={"raw": pred.description})
+    with torch.no_grad():
+        scores = predictor.model(collate([ds[0]]))["scores"][0]
+    assert list(pred.scores.values()) == pytest.approx(scores.tolist(), abs=1e-5)
+
+    # Without a description the video features decide alone (w = 1), and the result says so.
+    plain = Predictor(ckpt).predict(video)
+    assert plain.weight == 1.0 and plain.description is None
+    assert any("w = 1" in note for note in plain.notes)
+    # A given description is refined before use: the emotion words go.
+    given = predictor.predict(video, "She smiles happily. The corners of her mouth rise.")
+    assert given.description_source == "given" and "happ" not in given.description.lower()
+
+
+def test_bad_inputs_give_one_sentence(trained, tmp_path, capsys):
+    ckpt, unseen = trained
+
+    def error(*args) -> str:
+        assert main(["predict", *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err and "Traceback" not in "\n".join(err)
+        return err[-1]
+
+    assert error(str(tmp_path / "nope.mp4"), "--checkpoint", str(ckpt)).endswith("nope.mp4 does not exist")
+    assert "checkpoint" in error(str(unseen[0].full_path), "--checkpoint", str(tmp_path / "none.safetensors"))
+    two = [str(c.full_path) for c in unseen[:2]]
+    assert "single VIDEO" in error(*two, "--checkpoint", str(ckpt), "--description", "The brows rise.")
+    (tmp_path / "notes.txt").write_text("not a clip")
+    assert "neither a video file nor a folder of frames" in error(str(tmp_path / "notes.txt"), "--checkpoint", str(ckpt))
+    # A clip with no face: the crop decision and the landmarks need one.
+    assert "no face" in error(str(unseen[0].full_path), "--checkpoint", str(ckpt))
+    out = tmp_path / "never.json"
+    error(str(tmp_path / "nope.mp4"), "--checkpoint", str(ckpt), "--out", str(out))
+    assert not out.exists()
