@@ -132,6 +132,8 @@ def test_bad_inputs_give_one_sentence(trained, tmp_path, capsys):
     assert "neither a video file nor a folder of frames" in error(str(tmp_path / "notes.txt"), "--checkpoint", str(ckpt))
     # A clip with no face: the crop decision and the landmarks need one.
     assert "no face" in error(str(unseen[0].full_path), "--checkpoint", str(ckpt))
+    if not torch.cuda.is_available():
+        assert "no CUDA GPU" in error(str(unseen[0].full_path), "--checkpoint", str(ckpt), "--device", "cuda")
     out = tmp_path / "never.json"
     error(str(tmp_path / "nope.mp4"), "--checkpoint", str(ckpt), "--out", str(out))
     assert not out.exists()

@@ -29,6 +29,7 @@ from finecliper.data.dataset import ClipDataset, collate
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.video import count_frames, is_video_file
 from finecliper.errors import UserError
+from finecliper.training import distributed
 from finecliper.training.checkpoint import load_model
 from finecliper.training.evaluate import autocast_for, to_device
 
@@ -68,7 +69,7 @@ class Predictor:
         if not Path(checkpoint).is_file():
             raise UserError(f"checkpoint {checkpoint} does not exist")
         self.model, self.cfg, self.record = load_model(checkpoint, overrides)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = distributed.setup(device).device  # one process: picks the device, joins no group
         self.model.to(self.device).eval()
         self.describe = describe
         if describe != "none" and not self.cfg.model.descriptions:
