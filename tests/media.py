@@ -28,15 +28,11 @@ def grace_hopper() -> np.ndarray:
 
 
 def write_frames(folder: str | Path, frames: np.ndarray, ext: str = "jpg", start: int = 1) -> list[Path]:
-    """Write (N, H, W, 3) uint8 frames as numbered images (`00001.jpg`, ...) into `folder`."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, frame in enumerate(frames, start):
-        path = folder / f"{i:05d}.{ext}"
-        Image.fromarray(frame).save(path)
-        paths.append(path)
-    return paths
+    """Write (N, H, W, 3) uint8 frames as numbered images (`00001.jpg`, ...) as the folder `folder` (the
+    package's own writer, PIL's default JPEG quality)."""
+    from finecliper.data.video import write_frames as write
+
+    return write(folder, frames, ext=ext, start=start)
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, faststart: bool = False) -> Path:

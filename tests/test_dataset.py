@@ -17,7 +17,7 @@ from finecliper.data.manifest import ClipRecord
 from finecliper.data.render import LANDMARK_COLOR
 from finecliper.data.transforms import CLIP_MEAN, CLIP_STD, AugmentConfig
 from finecliper.errors import UserError
-from finecliper.face_layout import PARSING_PALETTE
+from finecliper.face_layout import PARSING_INDEX, PARSING_PALETTE
 from finecliper.labels import class_names
 from media import numbered_frames, write_frames, write_video
 
@@ -113,6 +113,69 @@ def test_train_mode_cues_follow_the_augmentation(clips):
         colours = {tuple(c) for c in parsing[t].reshape(-1, 3)}
         assert len(colours) == 1  # one class per frame: the nearest-neighbour map stays one class
     assert item["landmarks"].shape == (4, 3, SIZE, SIZE)
+
+    # The whole frame (scale 1, square), always flipped: the cues must come out mirrored. A left/right
+    # split parsing map (classes that a flip does not relabel) and one landmark off the centre line.
+    n = records[0].num_frames
+    landmarks = np.full((n, 68, 2), 20.0, np.float32)
+    landmarks[:, 1] = (5.0, 35.0)
+    parsing = np.full((n, 20, 20), PARSING_INDEX["skin"], np.uint8)  # half resolution
+    parsing[:, :, 10:] = PARSING_INDEX["hair"]
+    split = CueStore(store.root.parent / "split")
+    split.save("a", ClipCues(landmarks, np.ones(n, bool), parsing, (40, 40)))
+    whole = AugmentConfig(scale=[1.0, 1.0], ratio=[1.0, 1.0], flip_p=1.0, jitter_p=1.0)
+    item = ClipDataset(records[:1], CLASSES, train=True, num_frames=4, size=SIZE, cues=split.root,
+                       branches=["landmarks", "parsing"], augment=whole, seed=3)[0]
+    dots, parsing_img = _denorm(item["landmarks"]), _denorm(item["parsing"])
+    # (5, 35) -> (4, 28) at 32 px, mirrored to x = 32 - 4 = 28.
+    assert (dots[:, 28, 28] == LANDMARK_COLOR).all(axis=-1).all()
+    assert not (dots[:, 28, 4] == LANDMARK_COLOR).all(axis=-1).any()
+    assert (parsing_img[:, :, :15] == PARSING_PALETTE[PARSING_INDEX["hair"]]).all()
+    assert (parsing_img[:, :, 17:] == PARSING_PALETTE[PARSING_INDEX["skin"]]).all()
+
+
+def test_cues_of_frames_of_another_size_are_rescaled(clips):
+    # The cue pipeline saw the clip at 80 px; it is read at 40 px: landmarks (and boxes) scale by one half.
+    root, records, _ = clips
+    n = records[0].num_frames
+    landmarks = np.full((n, 68, 2), 40.0, np.float32)
+    landmarks[:, 1] = (10.0, 70.0)
+    store = CueStore(root / "cues80")
+    store.save("a", ClipCues(landmarks, np.ones(n, bool), np.zeros((n, 40, 40), np.uint8), (80, 80)))
+    item = ClipDataset(records[:1], CLASSES, num_frames=4, size=SIZE, cues=store.root, branches=["landmarks"])[0]
+    dots = _denorm(item["landmarks"])
+    # (10, 70) in 80 px frames -> (5, 35) in the 40 px frames read -> (4, 28) at 32 px.
+    assert (dots[:, 28, 4] == LANDMARK_COLOR).all(axis=-1).all()
+    assert (dots[:, 16, 16] == LANDMARK_COLOR).all(axis=-1).all()
+
+
+def test_cues_from_memory_and_parsing_only_when_used(clips, monkeypatch):
+    _, records, store = clips
+    branches = ["parsing", "landmarks"]
+    from_store = ClipDataset(records, CLASSES, num_frames=4, size=SIZE, cues=store, branches=branches)
+    in_memory = {clip_id: store.load(clip_id) for clip_id in ("a", "b")}
+    from_memory = ClipDataset(records, CLASSES, num_frames=4, size=SIZE, cues=in_memory, branches=branches)
+    for i in range(2):
+        a, b = from_store[i], from_memory[i]
+        for key in ("frames", "parsing", "landmarks"):
+            assert torch.equal(a[key], b[key])
+    with pytest.raises(UserError, match="clip c"):
+        from_memory[2]
+    # Without the parsing branch the store's parsing maps are not even decompressed.
+    light = store.load("a", parsing=False)
+    assert light.parsing is None and np.array_equal(light.landmarks, store.load("a").landmarks)
+    asked = []
+    load = CueStore.load
+
+    def spy(self, clip_id, parsing=True):
+        asked.append(parsing)
+        return load(self, clip_id, parsing=parsing)
+
+    monkeypatch.setattr(CueStore, "load", spy)
+    ClipDataset(records[:1], CLASSES, num_frames=4, size=SIZE, cues=store, branches=["landmarks"])[0]
+    ClipDataset(records[:1], CLASSES, num_frames=4, size=SIZE, cues=store)[0]
+    ClipDataset(records[:1], CLASSES, num_frames=4, size=SIZE, cues=store, branches=["parsing"])[0]
+    assert asked == [False, False, True]
 
 
 def test_missing_cues_name_the_clip(clips):
@@ -234,6 +297,15 @@ def test_raw_clips_are_cut_to_the_face_boxes_of_the_store(tmp_path):
         if branches:
             assert (_denorm(item["parsing"])[:, 12, 12] == PARSING_PALETTE[1]).all()
             assert (_denorm(item["landmarks"])[:, 12, 12] == LANDMARK_COLOR).all()
+    # Parsing maps stored at half resolution are cut at their own scale: the face class at the same place.
+    half = CueStore(tmp_path / "half")
+    half.save("raw", ClipCues(landmarks, np.ones(n, bool), parsing[:, ::2, ::2], (60, 80), boxes=boxes))
+    full = ClipDataset([record], CLASSES, num_frames=n, size=size, cues=store.root, branches=["parsing"])[0]
+    item = ClipDataset([record], CLASSES, num_frames=n, size=size, cues=half.root, branches=["parsing"])[0]
+    half_parsing, full_parsing = _denorm(item["parsing"]), _denorm(full["parsing"])
+    assert (half_parsing[:, 6:18, 6:18] == PARSING_PALETTE[1]).all()
+    assert (half_parsing[:, :2] == PARSING_PALETTE[0]).all() and (half_parsing[:, 22:] == PARSING_PALETTE[0]).all()
+    assert (half_parsing == full_parsing).all(axis=-1).mean() > 0.9
     # Without the store the frames are used whole: the face is somewhere else in each frame.
     whole = _denorm(ClipDataset([record], CLASSES, num_frames=n, size=size)[0]["frames"])
     assert not (whole[:, 12, 12] > 200).all()

@@ -14,6 +14,7 @@ from finecliper.cli import main
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
 from finecliper.data.manifest_builder import build_manifests, format_report, write_manifests
 from finecliper.data.splits import find_split_files, read_text
+from finecliper.data.video import count_frames, is_video_file, list_frame_files
 from finecliper.errors import UserError
 from media import numbered_frames, write_frames, write_video
 from shared_data import SPLITS
@@ -349,6 +350,30 @@ def test_generic_csv(tmp_path):
     with pytest.raises(UserError, match="header"):
         (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
         build_manifests("csv", tmp_path, splits=tmp_path / "bad.csv")
+
+
+def test_a_subfolder_named_like_an_image_is_no_frame(tmp_path):
+    folder = tmp_path / "clips" / "a"
+    write_frames(folder, numbered_frames(3, size=8))
+    (folder / "00000.jpg").mkdir()  # sorts first: were it a frame, its "first image" would be a folder
+    (folder / "x.jpg").mkdir()
+    csv_file = tmp_path / "mine.csv"
+    csv_file.write_text("path,label\nclips/a,happiness\n")
+    result = build_manifests("csv", tmp_path, splits=csv_file, workers=1)
+    assert result.problems == []
+    [rec] = [r for records in result.manifests.values() for r in records]
+    # The manifest counts the frames exactly as the reader lists them.
+    assert rec.num_frames == 3 == count_frames(folder) == len(list_frame_files(folder))
+
+
+def test_label_names_and_video_suffixes():
+    rec = ClipRecord("x", "clips/x.MP4", ["anger", "disgust"], 3, "train", 1, "mafw-compound", "faces", "/data")
+    assert rec.label_name == "anger_disgust" and rec.is_video
+    rec.label, rec.path = "anger", "clips/x"
+    assert rec.label_name == "anger" and not rec.is_video
+    rec.label = None
+    assert rec.label_name is None
+    assert is_video_file("a/b.webm") and is_video_file(Path("b.MKV")) and not is_video_file("a.mp4/00001.jpg")
 
 
 def test_manifest_round_trip_and_bad_lines(tmp_path):

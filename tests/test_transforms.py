@@ -146,10 +146,23 @@ def test_clip_resize_equals_per_frame_resize():
     frames = rng.integers(0, 255, size=(5, 70, 90, 3), dtype=np.uint8)
     for params, size in ((SpatialParams(4, 2, 60, 50), 64), (SpatialParams(0, 0, 90, 70), 32)):
         out, _, _ = apply_spatial(params, size, frames=frames)
-        crop = frames[:, params.y0:params.y0 + params.h, params.x0:params.x0 + params.w]
-        interp = cv2.INTER_AREA if params.w > size else cv2.INTER_LINEAR
-        expected = np.stack([cv2.resize(np.ascontiguousarray(f), (size, size), interpolation=interp) for f in crop])
-        np.testing.assert_array_equal(out, expected)
+        assert out.shape == (5, size, size, 3) and out.dtype == np.uint8
+        for t in range(len(frames)):  # every frame comes out as it would alone: frames do not mix
+            alone, _, _ = apply_spatial(params, size, frames=frames[t : t + 1])
+            np.testing.assert_array_equal(out[t], alone[0])
+    # Shrinking averages areas: a 1-px checkerboard becomes an even grey, not an aliased pattern.
+    board = (np.indices((90, 90)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    board = np.repeat(board[None, :, :, None], 3, axis=3)  # (1, 90, 90, 3)
+    small, _, _ = apply_spatial(SpatialParams(0, 0, 90, 90), 32, frames=board)
+    assert np.abs(small.astype(int) - 127.5).max() <= 16
+    # Enlarging interpolates: an edge becomes a monotone ramp inside the input's range (no overshoot,
+    # and not nearest-neighbour blocks).
+    edge = np.full((1, 10, 10, 3), 50, np.uint8)
+    edge[:, :, 5:] = 200
+    big, _, _ = apply_spatial(SpatialParams(0, 0, 10, 10), 40, frames=edge)
+    row = big[0, 20, :, 0].astype(int)
+    assert row.min() == 50 and row.max() == 200 and (np.diff(row) >= 0).all()
+    assert ((row > 50) & (row < 200)).sum() >= 2
 
 
 def test_test_mode_is_centre_square_and_deterministic():
@@ -244,8 +257,17 @@ def test_face_boxes_cut_frames_parsing_and_landmarks_alike():
         assert out[i, y36, x36, 0] > 150 and out[i, y45, x45, 2] > 150
         assert out_parsing[i, y36, x36] == PARSING_INDEX["right_eye"]
         assert out_parsing[i, y45, x45] == PARSING_INDEX["left_eye"]
+    # Maps kept at half resolution are cut at their own scale: the same regions, the same output size.
+    _, half, _ = crop_to_boxes(frames, boxes, parsing[:, ::2, ::2], landmarks)
+    assert half.shape == (t, 44, 44) and (half == out_parsing).mean() > 0.97
+    for i in range(t):
+        x36, y36 = np.floor(lm[i, 36]).astype(int)
+        x45, y45 = np.floor(lm[i, 45]).astype(int)
+        assert half[i, y36, x36] == PARSING_INDEX["right_eye"] and half[i, y45, x45] == PARSING_INDEX["left_eye"]
     # A box reaching outside the frame is padded with black and background.
     out, out_parsing, _ = crop_to_boxes(frames[:1], np.array([[-20, -20, 40]]), parsing[:1])
     assert (out[0, :20] == 0).all() and (out_parsing[0, :, :20] == 0).all()
+    _, half, _ = crop_to_boxes(frames[:1], np.array([[-20, -20, 40]]), parsing[:1, ::2, ::2])
+    assert (half[0, :, :20] == 0).all() and (half[0, :20] == 0).all()
     with pytest.raises(UserError, match="one face box"):
         crop_to_boxes(frames, boxes[:2])

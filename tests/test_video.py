@@ -96,6 +96,29 @@ def test_odd_sizes_resized_to_first_frame(tmp_path):
     assert clip.shape == (2, 40, 40, 3)
 
 
+def test_frames_of_another_size_are_converted_before_resizing(tmp_path):
+    folder = tmp_path / "mixed"
+    write_frames(folder, np.full((1, 16, 16, 3), 90, np.uint8), ext="png")  # the first frame: 16 px
+    rgba = np.full((32, 32, 4), 255, np.uint8)
+    rgba[:, :16, 3] = 0  # white, but the left half fully transparent
+    Image.fromarray(rgba, "RGBA").save(folder / "00002.png")
+    Image.fromarray(np.full((32, 32), 128 * 257, np.uint16)).save(folder / "00003.png")  # 16-bit mid grey
+    clip = read_clip(folder, [1, 2])
+    assert clip.shape == (2, 16, 16, 3)
+    # As at the clip's own size: transparent pixels are black, 16-bit grey is rescaled, not clipped to white.
+    assert (clip[0, :, :7] == 0).all() and (clip[0, :, 9:] == 255).all()
+    assert np.abs(clip[1].astype(int) - 128).max() <= 1
+
+
+def test_writer_is_atomic_and_numbers_the_frames(tmp_path):
+    folder = tmp_path / "clip"
+    (folder / "old").mkdir(parents=True)  # an earlier, partial folder is replaced as a whole
+    paths = write_frames(folder, numbered_frames(3, size=8), ext="png", start=5)
+    assert [p.name for p in paths] == ["00005.png", "00006.png", "00007.png"]
+    assert sorted(p.name for p in folder.iterdir()) == [p.name for p in paths]
+    assert [p.name for p in tmp_path.iterdir()] == ["clip"]  # no temporary folder left behind
+
+
 def test_truncated_jpeg_names_the_file(tmp_path):
     paths = write_frames(tmp_path / "clip", numbered_frames(3, size=64))
     data = paths[1].read_bytes()

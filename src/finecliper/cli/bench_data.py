@@ -39,7 +39,7 @@ def _generate(root: Path, kinds: list[str], clips: int, frames: int) -> dict[str
     from PIL import Image
 
     from finecliper.data.manifest import ClipRecord
-    from finecliper.data.video import write_video
+    from finecliper.data.video import write_frames, write_video
 
     try:
         from skimage import data as skdata
@@ -57,9 +57,7 @@ def _generate(root: Path, kinds: list[str], clips: int, frames: int) -> dict[str
     if "folders" in kinds:
         # One real folder; the other clips hard-link its files (the bench measures decoding, not disk).
         first = root / "frames" / "clip0000"
-        first.mkdir(parents=True)
-        for i, shot in enumerate(shots, 1):
-            Image.fromarray(shot).save(first / f"{i:05d}.jpg", quality=95)
+        write_frames(first, shots, quality=95)
         records["folders"] = []
         for c in range(clips):
             folder = root / "frames" / f"clip{c:04d}"
@@ -190,7 +188,7 @@ def run(args) -> int:
         }
         for kind, recs in records.items():
             # Labels are not the subject here: one class list holding whatever the clips carry.
-            names = sorted({r.label if isinstance(r.label, str) else "_".join(r.label) for r in recs if r.label})
+            names = sorted({r.label_name for r in recs if r.label})
             dataset = ClipDataset(recs, names or ["none"], train=not args.test_mode, num_frames=args.num_frames,
                                   size=args.size)
             entry = _time_loader(dataset, args.workers, args.batch_size)

@@ -6,9 +6,10 @@ order: 68 landmarks in pixels of the frame as read, a validity flag (False: no f
 points were interpolated from neighbouring frames), and a parsing map of class ids (possibly stored at
 reduced resolution; `frame_size` says the frame's own size). Clips that were not face crops (raw
 videos) also hold `boxes`: the square face crop (x0, y0, side) in frame pixels that the cues were
-computed on, per frame, so that readers can crop the frames the same way. Files are written atomically,
-so a file that exists is complete; one that fails to load is reported as corrupt and redone by the next
-run.
+computed on, per frame, so that readers can crop the frames the same way. Readers that need no parsing
+maps load with `parsing=False`, which leaves them (most of a file) undecompressed. Files are written
+atomically, so a file that exists is complete; one that fails to load is reported as corrupt and redone
+by the next run.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from finecliper.face_layout import NUM_LANDMARKS, NUM_PARSING_CLASSES
 class ClipCues:
     landmarks: np.ndarray  # (N, 68, 2) float32, x and y in pixels of the frame as read
     valid: np.ndarray  # (N,) bool: True where a face was detected in that frame
-    parsing: np.ndarray  # (N, h, w) uint8 class ids (face_layout.PARSING_CLASSES)
+    parsing: np.ndarray | None  # (N, h, w) uint8 class ids (face_layout.PARSING_CLASSES); None: not loaded
     frame_size: tuple[int, int]  # (H, W) of the frames the landmarks refer to
     # (N, 3) int64 square face crop (x0, y0, side) per frame, in frame pixels (may reach outside the
     # frame); None when the frames were already face crops and were used whole.
@@ -39,10 +40,13 @@ class ClipCues:
         n = len(self.landmarks)
         if self.landmarks.shape != (n, NUM_LANDMARKS, 2):
             raise ValueError(f"landmarks must be (N, {NUM_LANDMARKS}, 2), got {self.landmarks.shape}")
-        if self.valid.shape != (n,) or self.parsing.ndim != 3 or len(self.parsing) != n:
+        if self.valid.shape != (n,):
             raise ValueError("valid and parsing must have one entry per frame of the landmarks")
-        if self.parsing.size and int(self.parsing.max()) >= NUM_PARSING_CLASSES:
-            raise ValueError("parsing holds a class id outside the 11 parsing classes")
+        if self.parsing is not None:
+            if self.parsing.ndim != 3 or len(self.parsing) != n:
+                raise ValueError("valid and parsing must have one entry per frame of the landmarks")
+            if self.parsing.size and int(self.parsing.max()) >= NUM_PARSING_CLASSES:
+                raise ValueError("parsing holds a class id outside the 11 parsing classes")
         if self.boxes is not None and self.boxes.shape != (n, 3):
             raise ValueError(f"boxes must be (N, 3) crops (x0, y0, side), got {self.boxes.shape}")
 
@@ -62,6 +66,8 @@ class CueStore:
         return self.path(clip_id).is_file()
 
     def save(self, clip_id: str, cues: ClipCues) -> None:
+        if cues.parsing is None:
+            raise ValueError(f"cues of clip {clip_id} were loaded without parsing maps; a store file needs them")
         buffer = io.BytesIO()
         arrays = {
             "landmarks": cues.landmarks.astype(np.float32),
@@ -74,7 +80,9 @@ class CueStore:
         np.savez_compressed(buffer, **arrays)
         atomic.write_bytes(self.path(clip_id), buffer.getvalue())
 
-    def load(self, clip_id: str) -> ClipCues:
+    def load(self, clip_id: str, parsing: bool = True) -> ClipCues:
+        """The clip's cues; `parsing=False` leaves the parsing maps (most of the file) compressed on disk
+        and returns them as None. UserError when the clip has no file or it is corrupt."""
         path = self.path(clip_id)
         if not path.is_file():
             raise UserError(f"the cue store {self.root} has no cues for clip {clip_id}; run `finecliper cues`")
@@ -83,20 +91,12 @@ class CueStore:
                 return ClipCues(
                     landmarks=data["landmarks"],
                     valid=data["valid"],
-                    parsing=data["parsing"],
+                    parsing=data["parsing"] if parsing else None,
                     frame_size=tuple(int(v) for v in data["frame_size"]),
                     boxes=data["boxes"] if "boxes" in data.files else None,
                 )
         except Exception as exc:  # a damaged zip fails in many ways: BadZipFile, zlib.error, ValueError, ...
             raise UserError(f"cue file {path} is corrupt ({exc}); rerun `finecliper cues` to redo it") from None
-
-    def is_complete(self, clip_id: str) -> bool:
-        """True when the clip's file exists and loads: what a resumed run may skip."""
-        try:
-            self.load(clip_id)
-        except UserError:
-            return False
-        return True
 
     def write_provenance(self, info: dict) -> None:
         atomic.write_text(self.root / "provenance.json", json.dumps(info, indent=2, sort_keys=True) + "\n")

@@ -15,7 +15,7 @@ even when they persist between epochs (call it before iterating the epoch).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from torch.utils.data import Dataset, get_worker_info
 
 from finecliper import labels as labels_mod
 from finecliper.config import CUE_BRANCHES
-from finecliper.data.cue_store import CueStore
+from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.descriptions import read_descriptions, swap_left_right
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.render import render_landmarks, render_parsing
@@ -54,14 +54,15 @@ class ClipDataset(Dataset):
         train: bool = False,
         num_frames: int = 16,
         size: int = 224,
-        cues: str | Path | CueStore | None = None,
+        cues: str | Path | CueStore | Mapping[str, ClipCues] | None = None,
         branches: Sequence[str] = (),
         descriptions: str | Path | dict[str, str | None] | None = None,
         augment: AugmentConfig | None = None,
         seed: int = 0,
     ):
-        """`branches`: cue images to return ("parsing", "landmarks"), read from the cue store `cues`; a
-        store given without branches still crops raw videos to the faces it found.
+        """`branches`: cue images to return ("parsing", "landmarks"), read from `cues`: a cue store (or
+        its folder), or the clips' cues in memory (id -> ClipCues); cues given without branches still crop
+        raw videos to the faces they found.
         `descriptions`: a descriptions JSONL, an id -> text mapping, or "captions" (the records' captions).
         """
         self.records = list(records)
@@ -79,8 +80,14 @@ class ClipDataset(Dataset):
         self.branches = [b for b in CUE_BRANCHES if b in branches]
         if self.branches and cues is None:
             raise UserError(f"the {' and '.join(self.branches)} cues need a cue store; run `finecliper cues` first")
-        self.cues = None if cues is None else cues if isinstance(cues, CueStore) else CueStore(cues)
-        if self.cues is not None and not self.cues.root.is_dir():
+        self.cues: CueStore | _CueMapping | None
+        if cues is None or isinstance(cues, CueStore):
+            self.cues = cues
+        elif isinstance(cues, Mapping):
+            self.cues = _CueMapping(cues)
+        else:
+            self.cues = CueStore(cues)
+        if isinstance(self.cues, CueStore) and not self.cues.root.is_dir():
             raise UserError(f"cue store {self.cues.root} does not exist; run `finecliper cues` first")
         self.use_captions = descriptions == CAPTIONS
         if descriptions is None or self.use_captions:
@@ -99,8 +106,7 @@ class ClipDataset(Dataset):
     def _label_index(self, record: ClipRecord) -> int | None:
         if record.label is None:
             return None
-        name = record.label if isinstance(record.label, str) else labels_mod.compound_name(record.label)
-        return labels_mod.label_index(self.class_names, name)
+        return labels_mod.label_index(self.class_names, record.label_name)
 
     def set_epoch(self, epoch: int) -> None:
         self._epoch[0] = int(epoch)
@@ -151,9 +157,11 @@ class ClipDataset(Dataset):
         return item
 
     def _load_cues(self, record: ClipRecord, idx: np.ndarray, height: int, width: int):
-        """Parsing (T, H, W), landmarks (T, 68, 2), validity (T,) and face boxes (T, 3) or None of frames
-        `idx`, in the frames' pixels."""
-        cues = self.cues.load(record.id)  # UserError naming the clip when it has none
+        """Parsing (T, h, w) or None, landmarks (T, 68, 2), validity (T,) and face boxes (T, 3) or None of
+        frames `idx`, in the frames' pixels. The parsing maps are at the frames' size, except with boxes: then
+        they stay at their stored scale and `crop_to_boxes` cuts them there."""
+        # UserError naming the clip when it has none; parsing maps (most of a file) only when they are used.
+        cues = self.cues.load(record.id, parsing="parsing" in self.branches)
         if cues.num_frames != record.num_frames:
             raise UserError(f"the cue store has {cues.num_frames} frames for clip {record.id} but the manifest "
                             f"has {record.num_frames}; rerun `finecliper cues` for this manifest")
@@ -169,10 +177,27 @@ class ClipDataset(Dataset):
                 boxes[:, 1:] *= height / cue_h
         parsing = None
         if "parsing" in self.branches:
-            parsing = resize_parsing(cues.parsing[idx], height, width)  # stored maps may be smaller
+            if cues.parsing is None:
+                raise UserError(f"the cues of clip {record.id} hold no parsing maps")
+            parsing = cues.parsing[idx]
+            if boxes is None:
+                parsing = resize_parsing(parsing, height, width)  # stored maps may be smaller
         if boxes is not None:
             boxes = boxes.round().astype(np.int64)
         return parsing, landmarks, cues.valid[idx], boxes
+
+
+class _CueMapping:
+    """Cues held in memory (id -> ClipCues), read like a cue store."""
+
+    def __init__(self, cues: Mapping[str, ClipCues]):
+        self.cues = cues
+
+    def load(self, clip_id: str, parsing: bool = True) -> ClipCues:
+        found = self.cues.get(clip_id)
+        if found is None:
+            raise UserError(f"no cues were given for clip {clip_id}")
+        return found
 
 
 def collate(items: list[dict]) -> dict:

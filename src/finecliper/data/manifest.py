@@ -11,8 +11,11 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from finecliper import atomic
+from finecliper import atomic, labels
+from finecliper.data.video import VIDEO_SUFFIXES, is_video_file
 from finecliper.errors import UserError
+
+__all__ = ["VIDEO_SUFFIXES", "ClipRecord", "read_manifest", "write_manifest"]  # VIDEO_SUFFIXES: re-exported
 
 
 @dataclass
@@ -34,10 +37,16 @@ class ClipRecord:
 
     @property
     def is_video(self) -> bool:
-        return self.full_path.suffix.lower() in VIDEO_SUFFIXES
+        return is_video_file(self.path)
+
+    @property
+    def label_name(self) -> str | None:
+        """The label as a class name: compound labels joined as `labels.compound_name` does; None if unlabelled."""
+        if self.label is None or isinstance(self.label, str):
+            return self.label
+        return labels.compound_name(self.label)
 
 
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"}
 _FIELDS = {f.name for f in fields(ClipRecord)}
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finecliper import atomic, labels
-from finecliper.data.manifest import VIDEO_SUFFIXES, ClipRecord, write_manifest
+from finecliper.data.manifest import ClipRecord, write_manifest
 from finecliper.data.splits import (
     DATASETS,
     DEFAULT_FRAMES,
@@ -34,7 +34,7 @@ from finecliper.data.splits import (
     read_generic_csv,
     read_mafw,
 )
-from finecliper.data.video import IMAGE_SUFFIXES, count_frames, natural_key
+from finecliper.data.video import VIDEO_SUFFIXES, count_frames, frame_names, is_video_file, natural_key
 from finecliper.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,7 @@ def _inspect(root: str, base: str, listed: str | None) -> _ClipState:
     # os.path on strings, not pathlib: this runs once per clip, 39k times for FERV39k.
     folder = os.path.join(root, base)
     try:
-        with os.scandir(folder) as entries:
-            names = [e.name for e in entries
-                     if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and not e.name.startswith(".")]
+        names = frame_names(folder)  # exactly the frames the reader will see
     except (FileNotFoundError, NotADirectoryError):
         names = None  # not a folder: look for a video below
     except OSError as exc:
@@ -90,7 +88,7 @@ def _inspect(root: str, base: str, listed: str | None) -> _ClipState:
     candidates = []
     if listed:
         candidates.append(listed)
-    if os.path.splitext(base)[1].lower() in VIDEO_SUFFIXES:
+    if is_video_file(base):
         candidates.append(base)
     candidates += [base + suffix for suffix in sorted(VIDEO_SUFFIXES)]
     for rel in candidates:
@@ -276,7 +274,7 @@ def format_report(problems: list[Problem], examples: int = 5) -> str:
 def format_summary(result: BuildResult) -> str:
     lines = []
     for name, records in sorted(result.manifests.items()):
-        counts = Counter(r.label if isinstance(r.label, str) else labels.compound_name(r.label) for r in records)
+        counts = Counter(r.label_name for r in records)
         frames = sum(r.num_frames for r in records)
         lines.append(f"{name}: {len(records)} clips, {frames} frames, {len(counts)} classes")
     extra = [f"{k}={v}" for k, v in result.info.items() if k not in ("dataset",)]

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from finecliper.data.manifest import VIDEO_SUFFIXES
+from finecliper.data.video import is_video_file
 from finecliper.errors import UserError
 
 DATASETS = ("dfew", "ferv39k", "mafw", "mafw-compound", "csv")
@@ -224,7 +224,7 @@ def read_mafw(file: SplitFile, frames: str, captions: bool) -> tuple[list[SplitR
                 problems.append(Problem("bad row", where, f"{where}: expected 'file class'"))
                 continue
             (name, label), caption = fields, None
-        stem = PurePosixPath(name).stem if PurePosixPath(name).suffix.lower() in VIDEO_SUFFIXES else name
+        stem = PurePosixPath(name).stem if is_video_file(name) else name
         rows.append(SplitRow(stem, f"{frames}/{stem}", label, file.split, file.fold, caption=caption,
                              name=f"{frames}/{name}", where=where))
     return rows, problems
@@ -268,9 +268,8 @@ def read_generic_csv(path: str | Path, frames: str, data_root: Path) -> tuple[li
             problems.append(Problem("bad row", where, f"{where}: split {split!r} is not a simple name"))
             continue
         base = f"{frames}/{clip_path}" if frames else clip_path
-        suffix = PurePosixPath(clip_path).suffix.lower()
         clip_id = values.get("id") or (str(PurePosixPath(clip_path).with_suffix(""))
-                                       if suffix in VIDEO_SUFFIXES else clip_path)
+                                       if is_video_file(clip_path) else clip_path)
         rows.append(SplitRow(clip_id, base, values.get("label", ""), split, int(fold_text) if fold_text else None,
                              caption=values.get("caption") or None, where=where))
     return rows, problems

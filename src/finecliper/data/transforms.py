@@ -89,18 +89,18 @@ def sample_spatial(height: int, width: int, cfg: AugmentConfig, train: bool,
     return params
 
 
-def _resize_frames(images: np.ndarray, size: int, interpolation: int, flip: bool) -> np.ndarray:
-    """(T, h, w[, C]) -> (T, size, size[, C]), one OpenCV call per frame into a preallocated array.
+def _resize_frames(images: np.ndarray, height: int, width: int, interpolation: int, flip: bool = False) -> np.ndarray:
+    """(T, h, w[, C]) -> (T, height, width[, C]), one OpenCV call per frame into a preallocated array.
 
     Per frame is faster than stacking the clip along channels (the transposes cost more than the calls).
     """
-    out = np.empty((images.shape[0], size, size) + images.shape[3:], dtype=images.dtype)
-    same = images.shape[1] == size and images.shape[2] == size
+    out = np.empty((images.shape[0], height, width) + images.shape[3:], dtype=images.dtype)
+    same = images.shape[1] == height and images.shape[2] == width
     for i in range(images.shape[0]):
         if same:
             out[i] = images[i]
         else:
-            cv2.resize(images[i], (size, size), dst=out[i], interpolation=interpolation)
+            cv2.resize(images[i], (width, height), dst=out[i], interpolation=interpolation)
         if flip:
             cv2.flip(out[i], 1, dst=out[i])
     return out
@@ -109,12 +109,12 @@ def _resize_frames(images: np.ndarray, size: int, interpolation: int, flip: bool
 def _crop_resize_frames(frames: np.ndarray, p: SpatialParams, size: int) -> np.ndarray:
     crop = frames[:, p.y0:p.y0 + p.h, p.x0:p.x0 + p.w]  # (T, h, w, 3)
     shrinking = p.w > size or p.h > size
-    return _resize_frames(crop, size, cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR, p.flip)  # (T, S, S, 3)
+    return _resize_frames(crop, size, size, cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR, p.flip)  # (T, S, S, 3)
 
 
 def _crop_resize_parsing(parsing: np.ndarray, p: SpatialParams, size: int) -> np.ndarray:
     crop = parsing[:, p.y0:p.y0 + p.h, p.x0:p.x0 + p.w]  # (T, h, w)
-    out = _resize_frames(crop, size, cv2.INTER_NEAREST_EXACT, p.flip)  # (T, S, S)
+    out = _resize_frames(crop, size, size, cv2.INTER_NEAREST_EXACT, p.flip)  # (T, S, S)
     if p.flip:
         # The map is mirrored; relabel: the subject's left eye now appears where the right one was.
         out = PARSING_FLIP[out]
@@ -164,9 +164,13 @@ def crop_square(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     """The (side, side, ...) square `box` = (x0, y0, side) of `image` (H, W, ...); outside it is zero (black, or
     background in a parsing map). Integer offsets and no resizing, so crop pixels + (x0, y0) = image pixels."""
     x0, y0, side = (int(v) for v in box)
-    h, w = image.shape[:2]
-    out = np.zeros((side, side) + image.shape[2:], dtype=image.dtype)
-    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    return _crop_rect(image, x0, y0, side, side)
+
+
+def _crop_rect(image: np.ndarray, x0: int, y0: int, w: int, h: int) -> np.ndarray:
+    """The (h, w, ...) rectangle of `image` at (x0, y0), zero outside the image."""
+    out = np.zeros((h, w) + image.shape[2:], dtype=image.dtype)
+    fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + w, image.shape[1]), min(y0 + h, image.shape[0])
     if fx1 > fx0 and fy1 > fy0:
         out[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = image[fy0:fy1, fx0:fx1]
     return out
@@ -180,16 +184,24 @@ def crop_to_boxes(
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Face crops of a raw clip, the way its cues were computed: frame t cut to its square `boxes[t]`.
 
-    frames (T, H, W, 3) and parsing (T, H, W) of the raw frames, boxes (T, 3) (x0, y0, side) and landmarks
-    (T, 68, 2) in those frames' pixels. The per-frame crops differ slightly in size (the face moves), so each
-    is resized to the clip's median side S: frames (T, S, S, 3), parsing (T, S, S), landmarks in crop pixels.
+    frames (T, H, W, 3) of the raw frames, boxes (T, 3) (x0, y0, side) and landmarks (T, 68, 2) in those
+    frames' pixels; parsing (T, h, w) of the same frames at their size or scaled (a cue store may keep them
+    smaller): each map is cut to the box scaled by h / H and w / W and resized once, by nearest neighbour.
+    The per-frame crops differ slightly in size (the face moves), so each is resized to the clip's median
+    side S: frames (T, S, S, 3), parsing (T, S, S), landmarks in crop pixels.
     """
     boxes = np.asarray(boxes)
     if boxes.shape != (len(frames), 3):
         raise UserError(f"need one face box (x0, y0, side) per frame, got {boxes.shape} for {len(frames)} frames")
+    if parsing is not None and (parsing.ndim != 3 or len(parsing) != len(frames)):
+        raise UserError(f"parsing maps must be (T, h, w) for {len(frames)} frames, got {parsing.shape}")
     side = max(1, int(np.median(boxes[:, 2])))
     out_frames = np.empty((len(frames), side, side, 3), dtype=frames.dtype)
-    out_parsing = None if parsing is None else np.empty((len(frames), side, side), dtype=parsing.dtype)
+    out_parsing = None
+    if parsing is not None:
+        out_parsing = np.empty((len(frames), side, side), dtype=parsing.dtype)
+        # The maps' pixels per frame pixel (1 when the maps are at the frames' size).
+        scale_x, scale_y = parsing.shape[2] / frames.shape[2], parsing.shape[1] / frames.shape[1]
     for t, box in enumerate(boxes):
         same = int(box[2]) == side
         image = crop_square(frames[t], box)
@@ -200,8 +212,8 @@ def crop_to_boxes(
             cv2.resize(image, (side, side), dst=out_frames[t],
                        interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
         if out_parsing is not None:
-            region = crop_square(parsing[t], box)
-            if same:
+            region = _crop_scaled(parsing[t], box, scale_x, scale_y)
+            if region.shape == (side, side):
                 out_parsing[t] = region
             else:
                 cv2.resize(region, (side, side), dst=out_parsing[t], interpolation=cv2.INTER_NEAREST_EXACT)
@@ -212,14 +224,23 @@ def crop_to_boxes(
     return out_frames, out_parsing, out_landmarks
 
 
+def _crop_scaled(image: np.ndarray, box: np.ndarray, scale_x: float, scale_y: float) -> np.ndarray:
+    """Square `box` (x0, y0, side) of frame pixels, cut from `image` whose pixels are frame pixels scaled by
+    (scale_x, scale_y): the box's edges are scaled and rounded, so the cut may be a little off square."""
+    x0, y0, side = (int(v) for v in box)
+    if scale_x == 1 and scale_y == 1:
+        return _crop_rect(image, x0, y0, side, side)
+    # Half-up rounding of the scaled edges (np.round would round halves to even, shifting some boxes).
+    px0, px1 = math.floor(x0 * scale_x + 0.5), math.floor((x0 + side) * scale_x + 0.5)
+    py0, py1 = math.floor(y0 * scale_y + 0.5), math.floor((y0 + side) * scale_y + 0.5)
+    return _crop_rect(image, px0, py0, max(1, px1 - px0), max(1, py1 - py0))
+
+
 def resize_parsing(parsing: np.ndarray, height: int, width: int) -> np.ndarray:
     """Parsing maps (T, h, w) scaled by nearest neighbour to (T, height, width) (cue stores may keep them smaller)."""
     if parsing.shape[1:] == (height, width):
         return parsing
-    out = np.empty((parsing.shape[0], height, width), dtype=parsing.dtype)
-    for i in range(parsing.shape[0]):
-        cv2.resize(parsing[i], (width, height), dst=out[i], interpolation=cv2.INTER_NEAREST_EXACT)
-    return out
+    return _resize_frames(parsing, height, width, cv2.INTER_NEAREST_EXACT)
 
 
 # --- colour ----------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 A clip is addressed by frame index in reading order: the naturally sorted image files of a folder
 (`2.jpg` before `10.jpg`), or the decoded frames of a video's first video stream in presentation
 order. Every reader returns RGB uint8; grayscale, RGBA, palette and 16-bit images are converted, and
-frames of another size than the clip's first frame are resized to it, so a clip is always one
+frames of another size than the clip's first frame are then resized to it, so a clip is always one
 (T, H, W, 3) array. Videos are decoded from the start without seeking (seeking lands on key frames and
 silently shifts indices in many files) and decoding stops after the last frame asked for. An
-unreadable or truncated file raises `UserError` naming it.
+unreadable or truncated file raises `UserError` naming it. The writers (`write_frames` for frame
+folders, `write_video` for H.264 files) write atomically.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import numpy as np
 from PIL import Image
 
 from finecliper import atomic
-from finecliper.data.manifest import VIDEO_SUFFIXES
 from finecliper.errors import UserError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -33,15 +34,24 @@ def natural_key(name: str) -> tuple:
     return tuple((0, int(p), p) if p.isdigit() else (1, p.lower(), p) for p in parts)
 
 
+def frame_names(folder: str | Path) -> list[str]:
+    """Names of the frame images in `folder` (jpg/jpeg/png/bmp files; hidden files and folders ignored),
+    unsorted. OSError as os.scandir raises it (FileNotFoundError, NotADirectoryError, ...).
+
+    The one definition of what counts as a frame: readers and the manifest builder both list through it.
+    """
+    # scandir's entries know their type without a stat per file (a clip may hold hundreds of frames).
+    with os.scandir(folder) as entries:
+        return [e.name for e in entries
+                if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and not e.name.startswith(".")
+                and e.is_file()]
+
+
 def list_frame_files(folder: str | Path) -> list[Path]:
-    """Image files of a frame folder (jpg/jpeg/png/bmp, hidden files ignored), in natural order."""
+    """Image files of a frame folder (see `frame_names`), in natural order."""
     folder = Path(folder)
     try:
-        # scandir's entries know their type without a stat per file (a clip may hold hundreds of frames).
-        with os.scandir(folder) as entries:
-            names = [e.name for e in entries
-                     if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and not e.name.startswith(".")
-                     and e.is_file()]
+        names = frame_names(folder)
     except (FileNotFoundError, NotADirectoryError):
         raise UserError(f"frame folder {folder} does not exist") from None
     except OSError as exc:
@@ -50,7 +60,8 @@ def list_frame_files(folder: str | Path) -> list[Path]:
 
 
 def is_video_file(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+    """True when `path` names a video by its suffix (case-insensitive); the one such test in the package."""
+    return os.path.splitext(os.fspath(path))[1].lower() in VIDEO_SUFFIXES
 
 
 def count_frames(path: str | Path) -> int:
@@ -117,9 +128,12 @@ def _read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
                 # Let libjpeg decode at a reduced scale first when the file is much larger than needed.
                 image.draft("RGB", size)
             image.load()
-            if size is not None and image.size != size:
-                image = image.convert("RGB").resize(size, Image.BILINEAR)
-            return np.ascontiguousarray(_to_rgb(image))
+            if size is None or image.size == size:
+                return np.ascontiguousarray(_to_rgb(image))
+            # Convert first (alpha, 16-bit), then resize the RGB result.
+            if image.mode != "RGB":
+                image = Image.fromarray(_to_rgb(image))
+            return np.ascontiguousarray(np.asarray(image.resize(size, Image.BILINEAR)))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise UserError(f"frame {path} is unreadable or truncated ({exc})") from None
 
@@ -207,6 +221,22 @@ def _read_video(path: Path, idx: np.ndarray) -> np.ndarray:
     if row < len(idx):
         raise UserError(f"video {path} decodes to {decoded} frames but frame {last} was asked for")
     return out
+
+
+def write_frames(folder: str | Path, frames: np.ndarray, ext: str = "jpg", start: int = 1,
+                 quality: int | None = None, subsampling: int | None = None) -> list[Path]:
+    """Write (N, H, W, 3) uint8 RGB frames as a frame folder `00001.jpg`, ... (numbered from `start`), atomically.
+
+    The folder is complete or absent (an existing one is replaced). `quality` and `subsampling` are PIL's
+    JPEG options (None: PIL's defaults, quality 75 and 4:2:0); other formats ignore them.
+    """
+    folder = Path(folder)
+    options = {k: v for k, v in (("quality", quality), ("subsampling", subsampling)) if v is not None}
+    names = [f"{i:05d}.{ext}" for i in range(start, start + len(frames))]
+    with atomic.atomic_dir(folder) as tmp:
+        for name, frame in zip(names, frames, strict=True):
+            Image.fromarray(np.ascontiguousarray(frame)).save(tmp / name, **options)
+    return [folder / name for name in names]
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, faststart: bool = False) -> Path:
