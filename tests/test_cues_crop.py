@@ -13,7 +13,7 @@ from finecliper.cues.face_crop import (
     main_face_boxes,
     smooth_boxes,
 )
-from finecliper.cues.mediapipe_backend import FaceDetector
+from finecliper.cues.mediapipe_backend import FaceDetector, quiet_native_stderr
 from finecliper.data.transforms import crop_square as crop
 from media import astronaut, grace_hopper
 
@@ -23,7 +23,7 @@ def _det(*boxes):
 
 
 def test_face_crops_and_scenes_are_told_apart():
-    with FaceDetector() as detect:
+    with quiet_native_stderr(), FaceDetector() as detect:
         photo = astronaut()
         crop_224 = cv2.resize(photo[30:290, 95:355], (224, 224))
         scene = np.zeros((720, 1280, 3), np.uint8)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from finecliper.cues.mediapipe_backend import FaceMeshTracker
+from finecliper.cues.mediapipe_backend import FaceMeshTracker, quiet_native_stderr
 from finecliper.cues.mesh_to_ibug import MeshLayout
 from finecliper.cues.parsing_fill import fill_parsing
 from finecliper.face_layout import (
@@ -66,7 +66,7 @@ def _components(edges) -> list[set[int]]:
 @pytest.fixture(scope="module", params=list(PHOTOS))
 def face(request):
     image = PHOTOS[request.param]()
-    with FaceMeshTracker(static=True) as tracker:
+    with quiet_native_stderr(), FaceMeshTracker(static=True) as tracker:
         mesh = tracker(image)
     assert mesh is not None and mesh.shape == (478, 3)
     layout = MeshLayout.from_meshes(mesh[None])
@@ -169,7 +169,7 @@ def test_mirrored_photo_gives_mirrored_landmarks(face):
     # The left/right bookkeeping end to end: the landmarks of the mirrored photo are the mirrored
     # landmarks with left and right points swapped (face_layout.LANDMARK_FLIP).
     image = np.ascontiguousarray(face["image"][:, ::-1])
-    with FaceMeshTracker(static=True) as tracker:
+    with quiet_native_stderr(), FaceMeshTracker(static=True) as tracker:
         mesh = tracker(image)
     flipped = MeshLayout.from_meshes(mesh[None]).landmarks(mesh)
     expected = face["landmarks"].copy()
@@ -233,7 +233,7 @@ def test_parsing_regions_lie_inside_the_mesh_contours(face):
 
 def test_parsing_at_reduced_scale_matches_full():
     image = astronaut()
-    with FaceMeshTracker(static=True) as tracker:
+    with quiet_native_stderr(), FaceMeshTracker(static=True) as tracker:
         mesh = tracker(image)
     layout = MeshLayout.from_meshes(mesh[None])
     full = fill_parsing(layout, mesh, (512, 512))

@@ -121,6 +121,22 @@ def test_raw_video_is_cropped_to_the_face_and_followed(tmp_path, extractor):
         assert abs(xs.mean() - cues.landmarks[t, :, 0].mean()) < 15
 
 
+def test_a_clip_read_in_chunks_gives_the_same_cues(tmp_path, extractor, monkeypatch):
+    from finecliper.cues import extract
+
+    frames, _ = moving(astronaut(), 11, (320, 480), (0.6, 0.75), (40, 10), (200, -20))
+    video = write_video(tmp_path / "raw.mp4", frames)
+    whole = extractor.extract(video)
+    assert extract._Frames(video).chunks == [(0, 11)]
+    monkeypatch.setattr(extract, "CHUNK_BYTES", 4 * frames[0].nbytes)  # chunks of 4, 4 and 3 frames
+    assert extract._Frames(video, 11).chunks == [(0, 4), (4, 8), (8, 11)]
+    for known in (None, 11):  # counted from the video, or the manifest's count
+        chunked = extractor.extract(video, num_frames=known)
+        assert whole.boxes is not None and chunked.frame_size == whole.frame_size == (320, 480)
+        for name in ("landmarks", "valid", "parsing", "boxes"):
+            np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name), err_msg=name)
+
+
 def test_frames_without_a_face_are_interpolated_and_flagged(tmp_path, extractor):
     frames = face_crops(n=9)
     frames[4] = 0  # black frame in the middle: no face
@@ -182,7 +198,10 @@ def _arrays(store_dir: Path) -> dict[str, dict]:
 
 
 def _assert_same_stores(a: Path, b: Path) -> None:
-    left, right = _arrays(a), _arrays(b)
+    _assert_same_stores_dicts(_arrays(a), _arrays(b))
+
+
+def _assert_same_stores_dicts(left: dict, right: dict) -> None:
     assert left.keys() == right.keys()
     for name in left:
         assert left[name].keys() == right[name].keys()
@@ -226,18 +245,13 @@ def test_corrupt_and_stale_files_are_redone(tmp_path, dataset):
     store.path("clip00").write_bytes(b"not a zip file")
     data = store.path("clip01").read_bytes()
     store.path("clip01").write_bytes(data[: len(data) // 2])  # truncated copy
-    assert not store.is_complete("clip00") and not store.is_complete("clip01")
+    for clip_id in ("clip00", "clip01"):  # neither loads: both are to be redone
+        with pytest.raises(UserError, match="corrupt"):
+            store.load(clip_id)
     stale = [r if r.id != "clip02" else record(root, "clip02", "clip02", 5) for r in records[:3]]  # 4 on disk
     summary = run_cues(stale, out, CueSettings(), progress=False)
     assert summary.redone == 3 and summary.done == 3 and summary.skipped == 0
     _assert_same_stores_dicts(before, _arrays(out))
-
-
-def _assert_same_stores_dicts(left: dict, right: dict) -> None:
-    assert left.keys() == right.keys()
-    for name in left:
-        for key in left[name]:
-            np.testing.assert_array_equal(left[name][key], right[name][key])
 
 
 def test_bad_clips_fail_with_reasons_and_the_run_goes_on(tmp_path, dataset, capsys):
@@ -259,7 +273,8 @@ def test_bad_clips_fail_with_reasons_and_the_run_goes_on(tmp_path, dataset, caps
     assert "00002.jpg" in reasons["broken"] and "unreadable" in reasons["broken"]
     assert "does not exist" in reasons["missing"]
     assert "failed noface: no face was found" in captured.out
-    assert CueStore(out).is_complete("clip00") and not CueStore(out).has("noface")
+    assert CueStore(out).load("clip00").num_frames == records[0].num_frames  # complete: it loads
+    assert not CueStore(out).has("noface")
 
 
 def test_bad_settings_give_one_clear_line(tmp_path, dataset, capsys):

@@ -229,6 +229,20 @@ def test_preprocessing_matches_clip_resize_and_crop(weights):
     assert np.allclose(x[:, :, :, 6:26].numpy(), white.numpy(), atol=1e-3)
 
 
+def test_each_clip_of_a_batch_reaches_the_model(weights):
+    from finecliper.describe.backends import VideoLlavaBackend
+
+    backend = VideoLlavaBackend.from_folder(weights, load_prompt(), device="cpu", max_new_tokens=6)
+    frames = numbered_frames(8, size=48)
+    ramp = np.broadcast_to(np.linspace(0, 255, 48).astype(np.uint8)[None, None, :, None], frames.shape)
+    clips = [frames, 255 - frames, np.zeros_like(frames), np.full_like(frames, 255), ramp, ramp.transpose(0, 2, 1, 3)]
+    texts = [o.raw for o in backend.run([backend.preprocess(c) for c in clips])]
+    # Different pictures, different texts (a model that never saw them would say the same six times) ...
+    assert len(set(texts)) > 1, texts
+    # ... and each clip its own text, whatever else is in its batch.
+    assert [backend.run([backend.preprocess(c)])[0].raw for c in clips] == texts
+
+
 def test_bench_describe_tiny(capsys):
     assert main(["bench", "describe", "--backend", "video-llava", "--size", "tiny", "--device", "cpu",
                  "--max-new-tokens", "4", "--batch-size", "2", "--repeat", "1", "--json"]) == 0

@@ -189,6 +189,26 @@ def test_refine_only_cli_on_jsonl(tmp_path, capsys):
     assert records["c"]["status"] == "empty"
 
 
+def test_refine_only_keeps_and_counts_no_face_records(tmp_path):
+    from finecliper.describe.pipeline import refine_file
+
+    src = tmp_path / "landmarks.jsonl"
+    note = "a face was tracked in 1 of 9 frames, too few to see movement"
+    lines = [
+        {"id": "a", "raw": None, "refined": None, "status": "no-face", "note": note, "backend": "landmarks"},
+        {"id": "b", "raw": "The brows rise.", "refined": "The brows rise.", "status": "ok", "backend": "landmarks"},
+        {"id": "c", "raw": ""},
+    ]
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "out.jsonl"
+    summary = refine_file(src, out)
+    assert summary.clips == 3 and summary.written == 3
+    assert summary.no_face == 1 and summary.empty == 1 and summary.emptied == 0 and summary.changed == 0
+    records = {r["id"]: r for r in read_records(out)}
+    assert records["a"]["status"] == "no-face" and records["a"]["note"] == note and records["a"]["refined"] is None
+    assert records["b"]["status"] == "ok" and records["c"]["status"] == "empty"
+
+
 def test_captions_backend_on_a_manifest(tmp_path, capsys):
     def clip(i, caption):
         return ClipRecord(id=f"{i:05d}", path=f"clips/{i:05d}.mp4", label="anger", num_frames=10, split="train",

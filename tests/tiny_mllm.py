@@ -1,8 +1,9 @@
 """A tiny random-weight Video-LLaVA saved as a user's model folder would be, built offline for tests.
 
-Tiny CLIP vision tower (32 px, 8 px patches) + tiny Llama, a word-level tokenizer with the `<image>` and
-`<video>` tokens, and the video-processor config, written with `save_pretrained` into a folder that
-the describe backends then load exactly as they load a real one.
+The tiny architecture of `finecliper bench describe --size tiny` (CLIP vision tower of 32 px, 8 px
+patches + tiny Llama), a word-level tokenizer with the `<image>` and `<video>` tokens, and the
+video-processor config, written with `save_pretrained` into a folder that the describe backends then
+load exactly as they load a real one.
 """
 
 from __future__ import annotations
@@ -34,34 +35,11 @@ def build_tokenizer():
 
 
 def build_video_llava(folder: str | Path, seed: int = 0, image_size: int = 32, patch_size: int = 8) -> Path:
-    import torch
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        VideoLlavaConfig,
-        VideoLlavaForConditionalGeneration,
-    )
+    from finecliper.cli.bench_describe import random_video_llava
 
     folder = Path(folder)
     tokenizer = build_tokenizer()
-    vocab_size = len(tokenizer)
-    vision = CLIPVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        image_size=image_size, patch_size=patch_size, projection_dim=32,
-    )
-    text = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    config = VideoLlavaConfig(
-        vision_config=vision, text_config=text,
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
-    )
-    torch.manual_seed(seed)
-    model = VideoLlavaForConditionalGeneration(config).eval()
+    model = random_video_llava("tiny", tokenizer, seed=seed, image_size=image_size, patch_size=patch_size)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     # What VideoLlavaVideoProcessor.save_pretrained writes (it needs torchvision to be built here).

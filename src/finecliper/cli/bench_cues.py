@@ -173,12 +173,10 @@ def run(args) -> int:
         if args.clip:
             path = Path(args.clip)
         else:
-            from PIL import Image
+            from finecliper.data.video import write_frames
 
             path = Path(tmp) / "clip"
-            path.mkdir()
-            for i, frame in enumerate(face_crop_clip(_face_photo(), args.frames), 1):
-                Image.fromarray(frame).save(path / f"{i:05d}.jpg", quality=95)
+            write_frames(path, face_crop_clip(_face_photo(), args.frames), quality=95)
         extractor = Extractor(CueSettings())
         extractor.extract(path)  # warm-up: imports, model loading
         runs = []

@@ -24,22 +24,22 @@ import numpy as np
 from finecliper.errors import UserError
 
 # Video-LLaVA-7B-hf: config.json of LanguageBind/Video-LLaVA-7B-hf (vision tower CLIP ViT-L/14, Vicuna-7B).
+# The vocabulary is the tokenizer's (`random_video_llava`).
 _SIZES = {
     "7b": {
         "vision": dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                        image_size=224, patch_size=14, projection_dim=768),
         "text": dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
                      num_key_value_heads=32, max_position_embeddings=4096, rms_norm_eps=1e-5),
-        "vocab": 32064,
     },
     "tiny": {
         "vision": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                        image_size=32, patch_size=8, projection_dim=32),
         "text": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                      num_key_value_heads=2, max_position_embeddings=1024),
-        "vocab": 128,
     },
 }
+_VOCAB = 32064  # Video-LLaVA-7B-hf's vocabulary size: the benchmark's tokenizer, for both sizes
 
 
 def register(modes) -> None:
@@ -116,7 +116,10 @@ def _tokenizer(vocab_size: int):
     return tokenizer
 
 
-def _bench_video_llava(args) -> dict:
+def random_video_llava(size: str, tokenizer, *, device="cpu", dtype=None, seed: int = 0, **vision):
+    """A random-weight Video-LLaVA of architecture `size` ("7b" or "tiny") for `tokenizer` (its vocabulary
+    and special tokens, `<image>` and `<video>` included), built straight on `device` in `dtype` (default
+    float32); `vision` overrides sizes of the vision tower (image_size, patch_size)."""
     import torch
     from transformers import (
         CLIPVisionConfig,
@@ -124,6 +127,28 @@ def _bench_video_llava(args) -> dict:
         VideoLlavaConfig,
         VideoLlavaForConditionalGeneration,
     )
+
+    arch = _SIZES[size]
+    config = VideoLlavaConfig(
+        vision_config=CLIPVisionConfig(**{**arch["vision"], **vision}),
+        text_config=LlamaConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
+                                eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                                **arch["text"]),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
+    )
+    previous = torch.get_default_dtype()
+    torch.manual_seed(seed)
+    try:
+        torch.set_default_dtype(dtype or torch.float32)
+        with torch.device(device):  # built where it runs: 7B parameters never pass through host memory
+            return VideoLlavaForConditionalGeneration(config).eval()
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def _bench_video_llava(args) -> dict:
+    import torch
 
     from finecliper.describe.backends import VideoLlavaBackend, resolve_device
     from finecliper.describe.prompt import load_prompt
@@ -135,25 +160,8 @@ def _bench_video_llava(args) -> dict:
     if frames < 1 or args.max_new_tokens < 1 or args.repeat < 1 or min(batch_sizes) < 1:
         raise UserError("--frames, --max-new-tokens, --repeat and --batch-size must be at least 1")
     device, dtype = resolve_device(args.device, args.dtype)
-    size = _SIZES[args.size]
-    tokenizer = _tokenizer(size["vocab"] if args.size == "7b" else 32064)
-    if args.size == "tiny":
-        size = {**size, "vocab": len(tokenizer)}
-    config = VideoLlavaConfig(
-        vision_config=CLIPVisionConfig(**size["vision"]),
-        text_config=LlamaConfig(vocab_size=size["vocab"], bos_token_id=1, eos_token_id=2,
-                                pad_token_id=tokenizer.pad_token_id, **size["text"]),
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        video_token_index=tokenizer.convert_tokens_to_ids("<video>"),
-    )
-    previous = torch.get_default_dtype()
-    torch.manual_seed(0)
-    try:
-        torch.set_default_dtype(dtype)
-        with torch.device(device):  # built where it runs: 7B parameters never pass through host memory
-            model = VideoLlavaForConditionalGeneration(config).eval()
-    finally:
-        torch.set_default_dtype(previous)
+    tokenizer = _tokenizer(_VOCAB)
+    model = random_video_llava(args.size, tokenizer, device=device, dtype=dtype)
     model.generation_config.eos_token_id = None  # every run generates all max_new_tokens
     backend = VideoLlavaBackend(model, tokenizer, load_prompt(), num_frames=frames,
                                 max_new_tokens=args.max_new_tokens, batch_size=max(batch_sizes),

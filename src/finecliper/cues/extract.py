@@ -91,21 +91,33 @@ def interpolate_missing(series: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out.reshape(series.shape)
 
 
-class _Frames:
-    """A clip's frames, read in chunks of CHUNK_BYTES; a clip that fits in one is decoded once and kept."""
+def spread_indices(n: int, k: int) -> np.ndarray:
+    """At most `k` indices of range(n) spread evenly from the first to the last, without repeats."""
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
 
-    def __init__(self, path: Path):
+
+class _Frames:
+    """A clip's frames, read in chunks of CHUNK_BYTES; a clip that fits in one is decoded once and kept.
+
+    `n`: the clip's frame count when known already (a manifest's), which saves decoding a video once
+    more just to count its frames. The chunk length follows from the frame size, so frame 0 is read
+    first (one frame: a video is decoded no further); a one-chunk clip is then read whole, once.
+    """
+
+    def __init__(self, path: Path, n: int | None = None):
         from finecliper.data.video import count_frames, read_clip
 
         self.path = path
-        self.n = count_frames(path)
-        if self.n == 0:
+        self.n = count_frames(path) if n is None else n
+        if self.n <= 0:
             raise UserError(f"clip {path} has no frames")
-        first = read_clip(path, [0])
-        self.size = first.shape[1:3]
-        step = max(1, min(self.n, CHUNK_BYTES // first[0].nbytes))
+        first = read_clip(path, [0])[0]
+        self.size = first.shape[:2]
+        step = max(1, min(self.n, CHUNK_BYTES // first.nbytes))
         self.chunks = [(a, min(a + step, self.n)) for a in range(0, self.n, step)]
-        self._all = read_clip(path, range(self.n)) if len(self.chunks) == 1 else None
+        self._all = None
+        if len(self.chunks) == 1:
+            self._all = first[None] if self.n == 1 else read_clip(path, range(self.n))
 
     def read(self, a: int, b: int) -> np.ndarray:
         from finecliper.data.video import read_clip
@@ -152,21 +164,25 @@ class Extractor:
             info["parsing_model"] = self.parser.info
         return info
 
-    def extract(self, path: str | Path) -> ClipCues:
-        """Cues of the clip at `path` (frame folder or video). UserError when it cannot be done."""
+    def extract(self, path: str | Path, num_frames: int | None = None) -> ClipCues:
+        """Cues of the clip at `path` (frame folder or video). UserError when it cannot be done.
+
+        `num_frames`: the clip's frame count when known (a manifest's), saving a video's decoding just to
+        count its frames; the cues then cover exactly those frames (a clip with fewer fails).
+        """
         from finecliper.cues.mediapipe_backend import quiet_native_stderr
 
         # MediaPipe's C++ graphs log a few lines whenever one starts, some from their own threads a
         # little later; silencing native stderr for the whole clip keeps the progress bar readable.
         with quiet_native_stderr():
-            return self._extract(Path(path))
+            return self._extract(Path(path), num_frames)
 
-    def _extract(self, path: Path) -> ClipCues:
+    def _extract(self, path: Path, num_frames: int | None) -> ClipCues:
         from finecliper.cues.mediapipe_backend import FaceMeshTracker
         from finecliper.cues.mesh_to_ibug import NUM_MESH_POINTS, MeshLayout
         from finecliper.data.transforms import crop_square as crop
 
-        clip = _Frames(path)
+        clip = _Frames(path, num_frames)
         n, frame_size = clip.n, clip.size
         boxes = self._face_boxes(clip) if self.settings.crop == "auto" else None
         (mh, mw), scale = map_size(frame_size)
@@ -217,7 +233,7 @@ class Extractor:
         from finecliper.cues.mediapipe_backend import FaceDetector
 
         n = clip.n
-        probe = np.unique(np.linspace(0, n - 1, min(n, CROP_PROBE_FRAMES)).round().astype(int))
+        probe = spread_indices(n, CROP_PROBE_FRAMES)
         with FaceDetector() as detect:
             probes = [detect_faces(detect, f) for f in clip.pick(probe)]
             if looks_like_face_crop(probes, clip.size) is not False:

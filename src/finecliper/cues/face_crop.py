@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from finecliper.cues.extract import interpolate_missing
+
 FACE_CROP_MIN_WIDTH = 0.4
 CROP_MARGIN = 1.6
 CROP_SHIFT_DOWN = 0.1
@@ -142,8 +144,7 @@ def smooth_boxes(boxes: np.ndarray, window: int = SMOOTH_WINDOW) -> np.ndarray:
         (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
         boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1],
     ], axis=1)
-    t = np.arange(len(boxes))
-    filled = np.stack([np.interp(t, t[found], cxcywh[found, c]) for c in range(4)], axis=1)
+    filled = interpolate_missing(cxcywh, found)
     half = max(0, min(window, len(boxes)) // 2)
     if half == 0:
         return filled

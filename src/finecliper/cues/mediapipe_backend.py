@@ -18,13 +18,21 @@ from contextlib import contextmanager
 
 import numpy as np
 
+# MediaPipe's defaults: confidence to report a face, and to keep tracking it rather than detect anew.
+MESH_MIN_DETECTION_CONFIDENCE = 0.5
+MESH_MIN_TRACKING_CONFIDENCE = 0.5
+DETECTOR_MIN_CONFIDENCE = 0.5
+# Full range (model 1) finds faces down to a few percent of the frame, as in raw videos.
+DETECTOR_MODEL = 1
+
 
 @contextmanager
 def quiet_native_stderr():
     """Silence what native code writes to file descriptor 2 (MediaPipe's graph-start log lines).
 
-    MediaPipe logs a handful of INFO/WARNING lines from C++ whenever a graph starts, which would break
-    the progress bar; Python-level errors still propagate as exceptions.
+    MediaPipe logs a handful of INFO/WARNING lines from C++ whenever a graph starts, some from its own
+    threads a little later, which would break the progress bar; callers therefore hold this around the
+    whole use of a tracker or detector. Python-level errors still propagate as exceptions.
     """
     try:
         sys.stderr.flush()
@@ -57,30 +65,22 @@ def _rgb(frame: np.ndarray) -> np.ndarray:
 class FaceMeshTracker:
     """MediaPipe face mesh over the frames of one clip, in order. Use as a context manager."""
 
-    def __init__(self, min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
-                 static: bool = False):
+    def __init__(self, static: bool = False):
         from mediapipe.python.solutions import face_mesh
 
-        with quiet_native_stderr():
-            self._mesh = face_mesh.FaceMesh(
-                static_image_mode=static,
-                max_num_faces=1,
-                refine_landmarks=True,  # 478 points: the irises give the eyes' centres
-                min_detection_confidence=min_detection_confidence,
-                min_tracking_confidence=min_tracking_confidence,
-            )
-        self._started = False
+        self._mesh = face_mesh.FaceMesh(
+            static_image_mode=static,
+            max_num_faces=1,
+            refine_landmarks=True,  # 478 points: the irises give the eyes' centres
+            min_detection_confidence=MESH_MIN_DETECTION_CONFIDENCE,
+            min_tracking_confidence=MESH_MIN_TRACKING_CONFIDENCE,
+        )
 
     def __call__(self, frame: np.ndarray) -> np.ndarray | None:
         """(478, 3) float32 mesh of the main face in `frame` (H, W, 3 uint8 RGB), or None without a face."""
         frame = _rgb(frame)
         h, w = frame.shape[:2]
-        if not self._started:
-            with quiet_native_stderr():  # the graph starts on the first frame
-                result = self._mesh.process(frame)
-            self._started = True
-        else:
-            result = self._mesh.process(frame)
+        result = self._mesh.process(frame)
         if not result.multi_face_landmarks:
             return None
         lm = result.multi_face_landmarks[0].landmark
@@ -90,8 +90,7 @@ class FaceMeshTracker:
 
     def close(self) -> None:
         if self._mesh is not None:
-            with quiet_native_stderr():
-                self._mesh.close()
+            self._mesh.close()
             self._mesh = None
 
     def __enter__(self) -> FaceMeshTracker:
@@ -104,25 +103,17 @@ class FaceMeshTracker:
 class FaceDetector:
     """MediaPipe's face detector: every face of a frame as (x0, y0, x1, y1, score) in pixels."""
 
-    def __init__(self, full_range: bool = True, min_confidence: float = 0.5):
+    def __init__(self):
         from mediapipe.python.solutions import face_detection
 
-        with quiet_native_stderr():
-            # Full range (model 1) finds faces down to a few percent of the frame, as in raw videos.
-            self._det = face_detection.FaceDetection(
-                model_selection=1 if full_range else 0, min_detection_confidence=min_confidence
-            )
-        self._started = False
+        self._det = face_detection.FaceDetection(
+            model_selection=DETECTOR_MODEL, min_detection_confidence=DETECTOR_MIN_CONFIDENCE
+        )
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         frame = _rgb(frame)
         h, w = frame.shape[:2]
-        if not self._started:
-            with quiet_native_stderr():
-                result = self._det.process(frame)
-            self._started = True
-        else:
-            result = self._det.process(frame)
+        result = self._det.process(frame)
         boxes = []
         for d in result.detections or []:
             b = d.location_data.relative_bounding_box
@@ -131,8 +122,7 @@ class FaceDetector:
 
     def close(self) -> None:
         if self._det is not None:
-            with quiet_native_stderr():
-                self._det.close()
+            self._det.close()
             self._det = None
 
     def __enter__(self) -> FaceDetector:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from finecliper.cues.extract import spread_indices
 from finecliper.face_layout import NUM_LANDMARKS
 
 NUM_MESH_POINTS = 478  # with refined irises; the first 468 are the face mesh proper
@@ -123,6 +124,11 @@ def _split_cycle(cycle: list[int], a: int, b: int) -> tuple[list[int], list[int]
 # --- the face frame -------------------------------------------------------------------------------
 
 
+def _eye_vertices(sets: dict[str, frozenset]) -> tuple[list[int], list[int]]:
+    """The mesh vertices of the subject's right and left eye contours (what `face_frame` takes)."""
+    return tuple(sorted({v for e in sets[name] for v in e}) for name in ("right_eye", "left_eye"))
+
+
 def face_frame(mesh: np.ndarray, right_eye: list[int], left_eye: list[int]) -> np.ndarray:
     """(478, 2) mesh in a face-aligned frame: origin between the eyes, x towards the subject's left eye,
     y towards the chin, unit = distance between the eye centres."""
@@ -206,9 +212,7 @@ class MeshLayout:
     def from_reference(cls, mesh: np.ndarray) -> MeshLayout:
         """Resolve the layout on one (478, 2 or 3) mesh in any pixel frame."""
         sets = connection_sets()
-        eye_r = sorted({v for e in sets["right_eye"] for v in e})
-        eye_l = sorted({v for e in sets["left_eye"] for v in e})
-        ref = face_frame(mesh, eye_r, eye_l)
+        ref = face_frame(mesh, *_eye_vertices(sets))
         w = np.zeros((NUM_LANDMARKS, NUM_MESH_POINTS))
         polygons: dict[str, list[int]] = {}
 
@@ -290,11 +294,8 @@ class MeshLayout:
         meshes = np.asarray(meshes)
         if len(meshes) == 0:
             raise ValueError("no mesh to resolve the layout on")
-        pick = np.unique(np.linspace(0, len(meshes) - 1, min(len(meshes), max_frames)).round().astype(int))
-        sets = connection_sets()
-        eye_r = sorted({v for e in sets["right_eye"] for v in e})
-        eye_l = sorted({v for e in sets["left_eye"] for v in e})
-        aligned = np.stack([face_frame(meshes[i], eye_r, eye_l) for i in pick])
+        eyes = _eye_vertices(connection_sets())
+        aligned = np.stack([face_frame(meshes[i], *eyes) for i in spread_indices(len(meshes), max_frames)])
         return cls.from_reference(np.median(aligned, axis=0))
 
     def landmarks(self, meshes: np.ndarray) -> np.ndarray:

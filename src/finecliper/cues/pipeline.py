@@ -75,17 +75,19 @@ def _process(clip_id: str, path: str, num_frames: int | None, store_root: str) -
     """Skip, or compute and save, one clip. Returns its outcome; never raises for a clip's own failure."""
     store = CueStore(store_root)
     redo = False
+    known = num_frames  # the manifest's count spares decoding a video to count its frames
     if store.has(clip_id):
         try:
-            cues = store.load(clip_id)
+            cues = store.load(clip_id, parsing=False)  # the frame count is all this needs
         except UserError:
             redo = True  # corrupt: computed again below
         else:
             if num_frames is None or cues.num_frames == num_frames:
                 return {"id": clip_id, "status": "skipped"}
             redo = True  # stale: the clip on disk changed since its cues were made
+            known = None  # the manifest and the store disagree: count the frames afresh
     try:
-        cues = _EXTRACTOR.extract(path)
+        cues = _EXTRACTOR.extract(path, known)
     except UserError as exc:
         return {"id": clip_id, "status": "failed", "reason": str(exc)}
     except Exception as exc:  # a backend crash on one clip must not cost the others

@@ -89,11 +89,11 @@ def write_preview(record, store, path: str | Path, num_frames: int = 4, caption:
     from PIL import Image
 
     from finecliper import atomic
+    from finecliper.cues.extract import spread_indices
     from finecliper.data.video import read_clip
 
     cues = store.load(record.id)
-    k = min(num_frames, cues.num_frames)
-    indices = np.unique(np.linspace(0, cues.num_frames - 1, k).round().astype(int))
+    indices = spread_indices(cues.num_frames, num_frames)
     frames = read_clip(record.full_path, indices)
     strip = make_preview(frames, cues, indices)
     if caption:

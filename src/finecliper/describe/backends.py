@@ -119,7 +119,7 @@ class LandmarkBackend(Backend):
             )
 
     def prepare(self, clip: ClipRecord):
-        return self.store.load(clip.id)
+        return self.store.load(clip.id, parsing=False)  # the describer reads landmarks and validity only
 
     def run(self, inputs: list) -> list[Output]:
         from .landmark_describer import describe_cues
@@ -139,15 +139,9 @@ def resolve_device(device: str | None, dtype: str | None):
     """(torch.device, torch.dtype): "auto" picks CUDA when present; bf16 on CUDA, float32 on CPU."""
     import torch
 
-    name = (device or "auto").lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown --device {device!r} (use auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device} was asked for but no CUDA device is available")
+    from finecliper.devices import resolve_device as resolve_torch_device
+
+    dev = resolve_torch_device(device)
     dtypes = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
     if dtype is None:
         dt = torch.bfloat16 if dev.type == "cuda" else torch.float32

@@ -94,7 +94,7 @@ def describe_landmarks(landmarks: np.ndarray, valid: np.ndarray | None = None) -
         raise ValueError(f"landmarks must be (N, 68, 2), got {landmarks.shape}")
     n = len(landmarks)
     valid = np.ones(n, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
-    valid &= np.isfinite(landmarks).all(axis=(1, 2))
+    valid = valid & np.isfinite(landmarks).all(axis=(1, 2))  # not in place: `valid` may be the caller's
     frames = np.flatnonzero(valid)
     if len(frames) < 2:
         return LandmarkDescription(None, [], note=f"a face was tracked in {len(frames)} of {n} frames, too few to see movement")

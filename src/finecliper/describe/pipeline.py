@@ -53,6 +53,14 @@ class Summary:
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)  # first few failure messages
 
+    def add(self, record: dict) -> None:
+        """Count one record written by this run."""
+        self.written += 1
+        self.changed += bool(record["removed"])
+        self.emptied += record["status"] == "emptied"
+        self.empty += record["status"] == "empty"
+        self.no_face += record["status"] == "no-face"
+
     @property
     def clips_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
@@ -181,11 +189,7 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
             for clip, output in zip(ready, outputs, strict=True):
                 record = make_record(clip.id, output, refiner, provenance)
                 append_record(out, record)
-                summary.written += 1
-                summary.changed += bool(record["removed"])
-                summary.emptied += record["status"] == "emptied"
-                summary.empty += record["status"] == "empty"
-                summary.no_face += record["status"] == "no-face"
+                summary.add(record)
             bar.update(len(batch))
     summary.seconds = time.perf_counter() - start
     return summary
@@ -233,10 +237,7 @@ def refine_file(src: str | Path, out: str | Path, refiner: Refiner | None = None
             record = make_record(str(item["id"]), Output(text, status, item.get("note")), refiner, provenance)
             lines.append(json.dumps(record, ensure_ascii=False) + "\n")
             summary.clips += 1
-            summary.written += 1
-            summary.changed += bool(record["removed"])
-            summary.emptied += record["status"] == "emptied"
-            summary.empty += record["status"] == "empty"
+            summary.add(record)
     atomic.write_text(out, "".join(lines))
     summary.seconds = time.perf_counter() - start
     return summary

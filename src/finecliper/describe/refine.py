@@ -122,10 +122,6 @@ class Lexicon:
         """A pattern that finds any entry as a whole word or phrase."""
         return _compile_entries(self.entries(strict))
 
-    def find(self, text: str, strict: bool = False) -> list[str]:
-        """The lexicon words and phrases found in `text`, in order."""
-        return [m.group(0) for m in self.matcher(strict).finditer(text)]
-
 
 def parse_lexicon(text: str, source: str = "lexicon") -> Lexicon:
     sections: dict[str, list[str]] = {name: [] for name in SECTIONS}
@@ -240,9 +236,6 @@ class Refiner:
         self._subject_only = re.compile(rf"^\s*{_SUBJECT}\s*$", re.IGNORECASE)
 
     # -- public ---------------------------------------------------------------------------------
-    def has_leak(self, text: str | None) -> bool:
-        return bool(text) and self._any.search(text) is not None
-
     def refine(self, text: str | None) -> Refinement:
         if text is None or not text.strip():
             return Refinement(None, [])
