@@ -26,7 +26,7 @@ def _model_and_plain(preset="B16-Full", overrides=()):
     plain = CLIPModel(clip.config).eval()
     plain.load_state_dict(clip.state_dict())
     cfg = model_config(preset, ["backbone=tiny", *overrides])
-    model = FineCLIPER(cfg, CLASSES, Backbone(clip, tok, "tiny", "random")).eval()
+    model = FineCLIPER(cfg, CLASSES, Backbone(clip, tok, "random")).eval()
     return model, plain
 
 
@@ -117,8 +117,22 @@ def test_gradient_checkpointing_recomputes_with_the_right_branch():
         gen = torch.Generator().manual_seed(2)
         batch = {k: torch.randn(2, 16, 3, 32, 32, generator=gen) for k in ("frames", "parsing", "landmarks")}
         batch["labels"] = torch.tensor([0, 3])
-        model(batch)["loss"].backward()
+        # Which branch each tower's first serial seam runs, in the forward pass and in backward.
+        calls: dict[str, list] = {"forward": [], "backward": []}
+        phase = ["forward"]
+
+        def record(module, args, out, calls=calls, phase=phase):
+            calls[phase[0]].append(module.selector.active)
+
+        for tower in (model.clip.vision_model, model.clip.text_model):
+            tower.encoder.layers[0].self_attn.register_forward_hook(record)
+        loss = model(batch)["loss"]
+        phase[0] = "backward"
+        loss.backward()
         grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+        assert sorted(calls["forward"]) == ["landmarks", "neg", "parsing", "pos", "video"]
+        # Checkpointing really happens: backward recomputes every checkpointed layer, with its own branch.
+        assert sorted(calls["backward"]) == (sorted(calls["forward"]) if checkpointing else []), calls
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], rtol=1e-4, atol=1e-6, msg=name)

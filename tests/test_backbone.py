@@ -9,7 +9,7 @@ import torch
 
 from finecliper.errors import UserError
 from finecliper.model.backbone import architecture_dict, build_clip, load_backbone
-from finecliper.model.tokenizer import builtin_tokenizer, bytes_to_unicode, load_tokenizer
+from finecliper.model.tokenizer import builtin_tokenizer, load_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,12 @@ def test_builtin_tokenizer_is_byte_level():
     assert len(tok) == architecture_dict("tiny")["text_config"]["vocab_size"] == 514
     ids = tok("Ünïcode smile!")["input_ids"]
     assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
-    assert len(bytes_to_unicode()) == 256
+
+    # Every UTF-8 byte is a symbol of the vocabulary: non-ASCII text comes back exactly, one token per byte.
+    text = "déjà vu — 微笑 😊"
+    ids = tok(text)["input_ids"]
+    assert len(ids) == 2 + len(text.replace(" ", "").encode("utf-8"))
+    assert tok.decode(ids, skip_special_tokens=True) == text
 
 
 def test_unknown_backbone_is_refused():

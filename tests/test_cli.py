@@ -6,7 +6,9 @@ import json
 import subprocess
 import sys
 
-from finecliper.cli import main
+import pytest
+
+from finecliper.cli import SUBCOMMANDS, main
 
 
 def test_params_json_contract(capsys):
@@ -61,3 +63,40 @@ def test_console_script_runs():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "13.44" in result.stdout
+
+
+def test_cues_device_cuda_without_a_gpu_is_one_sentence(capsys, tmp_path):
+    import torch
+
+    from finecliper.data.manifest import ClipRecord, write_manifest
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [ClipRecord("c0", "c0", "happiness", 16, "train", 1, "dfew", "frames", str(tmp_path))])
+    for backend in ("mesh", "segformer"):
+        code = main(["cues", "--manifest", str(manifest), "--out", str(tmp_path / "s"), "--device", "cuda",
+                     "--parsing-backend", backend, "--parsing-weights", str(tmp_path), "--no-progress"])
+        assert code == 2, backend
+        assert _error_line(capsys).endswith(
+            "--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine"), backend
+    assert main(["bench", "model", "--preset", "B16", "--set", "backbone=tiny", "--device", "cuda"]) == 2
+    assert "PyTorch sees no CUDA GPU" in _error_line(capsys)
+
+
+def test_unknown_device_is_one_sentence(capsys):
+    assert main(["bench", "model", "--preset", "B16", "--set", "backbone=tiny", "--device", "gpu0"]) == 2
+    assert "unknown --device 'gpu0'" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_registering_a_subcommand_does_not_import_torch(name):
+    """`finecliper --help` and argument errors must not wait for torch (cli/__init__.py)."""
+    code = (
+        "import argparse, importlib, sys\n"
+        f"importlib.import_module('finecliper.cli.{name}').register(argparse.ArgumentParser().add_subparsers())\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", name

@@ -17,15 +17,44 @@ def test_canonical_orders():
         labels.class_names("affectnet")
 
 
-def test_dfew_indices_either_base():
-    assert labels.canonical_label("dfew", "1") == "happiness"
-    assert labels.canonical_label("dfew", "7") == "fear"
-    assert labels.canonical_label("dfew", "0", dfew_base=0) == "happiness"
-    assert labels.canonical_label("dfew", "5", dfew_base=0) == "disgust"
-    assert labels.canonical_label("dfew", "5", dfew_base=1) == "surprise"
-    for bad, base in (("0", 1), ("8", 1), ("7", 0), ("x", 1), ("", 1)):
-        with pytest.raises(UserError, match="unknown dfew label"):
-            labels.canonical_label("dfew", bad, dfew_base=base)
+@pytest.mark.parametrize(
+    "dataset, raw, dfew_base, expected",
+    [
+        # DFEW: 1-based indices by default (None: the default base), 0-based on request.
+        pytest.param("dfew", "1", None, "happiness", id="dfew-1"),
+        pytest.param("dfew", "7", None, "fear", id="dfew-7"),
+        pytest.param("dfew", "0", 0, "happiness", id="dfew-base0-0"),
+        pytest.param("dfew", "5", 0, "disgust", id="dfew-base0-5"),
+        pytest.param("dfew", "5", 1, "surprise", id="dfew-base1-5"),
+        # FERV39k and MAFW spellings.
+        pytest.param("ferv39k", "Angry", None, "anger", id="ferv39k-Angry"),
+        pytest.param("ferv39k", "Happy", None, "happiness", id="ferv39k-Happy"),
+        pytest.param("mafw", "helplessness", None, "helplessness", id="mafw-helplessness"),
+        # A user's CSV: known spellings mapped, anything else kept.
+        pytest.param("csv", " Happy ", None, "happiness", id="csv-Happy"),
+        pytest.param("csv", "surprised", None, "surprise", id="csv-surprised"),
+        pytest.param("csv", "boredom", None, "boredom", id="csv-own-class"),
+    ],
+)
+def test_canonical_label(dataset, raw, dfew_base, expected):
+    kwargs = {} if dfew_base is None else {"dfew_base": dfew_base}
+    assert labels.canonical_label(dataset, raw, **kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    "dataset, raw, dfew_base, message",
+    [
+        *(pytest.param("dfew", bad, base, "unknown dfew label", id=f"dfew-base{base}-{bad!r}")
+          for bad, base in (("0", 1), ("8", 1), ("7", 0), ("x", 1), ("", 1))),
+        pytest.param("ferv39k", "angry", None, "unknown ferv39k label", id="ferv39k-lowercase"),
+        pytest.param("mafw", "Anger", None, "unknown mafw label", id="mafw-capitalised"),
+        pytest.param("csv", " ", None, "empty", id="csv-empty"),
+    ],
+)
+def test_unknown_labels_are_refused(dataset, raw, dfew_base, message):
+    kwargs = {} if dfew_base is None else {"dfew_base": dfew_base}
+    with pytest.raises(UserError, match=message):
+        labels.canonical_label(dataset, raw, **kwargs)
 
 
 def test_dfew_label_base_from_values(caplog):
@@ -38,16 +67,6 @@ def test_dfew_label_base_from_values(caplog):
     assert "assuming" in caplog.text
 
 
-def test_ferv39k_and_mafw_spellings():
-    assert labels.canonical_label("ferv39k", "Angry") == "anger"
-    assert labels.canonical_label("ferv39k", "Happy") == "happiness"
-    assert labels.canonical_label("mafw", "helplessness") == "helplessness"
-    with pytest.raises(UserError, match="unknown ferv39k label"):
-        labels.canonical_label("ferv39k", "angry")
-    with pytest.raises(UserError, match="unknown mafw label"):
-        labels.canonical_label("mafw", "Anger")
-
-
 def test_compound_labels():
     assert labels.compound_label("anger_disgust") == ["anger", "disgust"]
     assert labels.compound_label("sadness_anxiety_helplessness") == ["sadness", "anxiety", "helplessness"]
@@ -56,16 +75,6 @@ def test_compound_labels():
     for bad in ("anger_joy", "", "anger__disgust", "anger_anger"):
         with pytest.raises(UserError):
             labels.compound_label(bad)
-
-
-def test_csv_labels_and_custom_class_lists():
-    assert labels.canonical_label("csv", " Happy ") == "happiness"
-    assert labels.canonical_label("csv", "surprised") == "surprise"
-    assert labels.canonical_label("csv", "boredom") == "boredom"
-    with pytest.raises(UserError, match="empty"):
-        labels.canonical_label("csv", " ")
-    assert labels.class_names_from_labels(["fear", "boredom", "happiness", "awe", "fear"]) == [
-        "happiness", "fear", "awe", "boredom"]
 
 
 def test_label_index_by_name_not_position():

@@ -160,6 +160,20 @@ def test_pn_text_embeddings_are_cached_in_evaluation_only():
     assert model.pn_embeddings() is first
     model.train()
     assert model.pn_embeddings() is not first
+    # Back in evaluation the cache starts afresh (the adapters may have trained meanwhile) ...
+    model.eval()
+    second = model.pn_embeddings()
+    assert second is not first and model.pn_embeddings() is second
+    # ... and new tensors (a checkpoint) drop it too.
+    model.load_state_dict(model.state_dict())
+    assert model.pn_embeddings() is not second
+
+
+def test_fusion_heads_must_divide_the_fusion_width():
+    with pytest.raises(UserError, match="fusion_heads=7 does not divide the fusion width 32"):
+        tiny("B16", "fusion_heads=7")
+    with pytest.raises(UserError, match="fusion_heads=7 does not divide the fusion width 512"):
+        build_model(model_config("B16", ["fusion_heads=7"]), CLASSES, meta=True)
 
 
 @pytest.mark.parametrize(
@@ -184,3 +198,15 @@ def test_bad_batches_are_one_sentence(mutate, message):
 def test_meta_counts_equal_real_counts():
     cfg = model_config("B16-Full", ["backbone=tiny"])
     assert build_model(cfg, CLASSES, meta=True).count_parameters() == build_model(cfg, CLASSES).count_parameters()
+
+
+def test_loaded_trainable_tensors_take_the_models_dtype_and_drop_the_pn_cache():
+    from finecliper.training.checkpoint import load_trainable
+
+    model = tiny("B16").to(torch.bfloat16).eval()
+    first = model.pn_embeddings()
+    state = {k: torch.randn(v.shape) for k, v in model.trainable_state_dict().items()}  # float32
+    load_trainable(model, state, "test")
+    for key, value in model.trainable_state_dict().items():
+        assert value.dtype == torch.bfloat16 and torch.equal(value, state[key].to(torch.bfloat16)), key
+    assert not model.training and model.pn_embeddings() is not first

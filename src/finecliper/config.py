@@ -101,6 +101,9 @@ class ModelConfig:
                 raise UserError(f"adapter_ratio.{name} must be >= 0 (0 disables that branch's adapters), got {ratio}")
         if self.num_frames < 1:
             raise UserError(f"num_frames must be at least 1, got {self.num_frames}")
+        for name in ("fusion_layers", "fusion_heads"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.video_weight is not None and not 0.0 <= self.video_weight <= 1.0:
             raise UserError(f"video_weight must be in [0, 1] or null (adaptive), got {self.video_weight}")
         if "{label}" not in self.positive_template or "{label}" not in self.negative_template:

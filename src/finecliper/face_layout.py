@@ -21,7 +21,6 @@ NOSE_BOTTOM = list(range(31, 36))
 RIGHT_EYE = list(range(36, 42))
 LEFT_EYE = list(range(42, 48))
 OUTER_LIPS = list(range(48, 60))
-INNER_LIPS = list(range(60, 68))
 
 
 def _mirror_pairs() -> list[tuple[int, int]]:

@@ -116,13 +116,6 @@ def compound_name(labels: list[str] | tuple[str, ...]) -> str:
     return COMPOUND_SEPARATOR.join(labels)
 
 
-def class_names_from_labels(labels: Iterable[str]) -> list[str]:
-    """A class list for labels of a user's own dataset: known classes in canonical order, then the rest sorted."""
-    present = {str(label) for label in labels}
-    known = [name for name in MAFW11 if name in present]
-    return known + sorted(present - set(known))
-
-
 def label_index(names: list[str] | tuple[str, ...], label: str) -> int:
     """Index of class `label` in the class list `names` (mapping by name, never by position)."""
     try:

@@ -15,8 +15,9 @@ import sys
 from finecliper import __version__
 from finecliper.errors import UserError
 
-# Sub-command modules, in the order `finecliper --help` lists them. Imported lazily by name so that
-# `finecliper params` does not pay for the imports of `cues` or `train`.
+# Sub-command modules, in the order `finecliper --help` lists them. Imported by name; a module's import
+# and its `register` stay light (no torch, transformers or OpenCV: those are imported inside the function
+# that runs the command), so `finecliper --help` and argument errors answer at once.
 SUBCOMMANDS = ["demo", "synth", "params", "manifest", "cues", "describe", "train", "eval", "zeroshot", "report",
                "predict", "bench"]
 

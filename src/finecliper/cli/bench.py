@@ -12,8 +12,6 @@ import resource
 import sys
 import time
 
-import torch
-
 from finecliper.errors import UserError
 from finecliper.labels import class_names
 from finecliper.presets import PRESETS, model_config
@@ -32,7 +30,7 @@ def register(subparsers) -> None:
     m.add_argument("--batch-size", type=int, default=2)
     m.add_argument("--num-frames", type=int, help="frames per clip fed to the model (default: the model's)")
     m.add_argument("--image-size", type=int, help="frame size fed to the model (default: the model's)")
-    m.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    m.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
     m.add_argument("--dtype", choices=["float32", "bfloat16"], help="autocast dtype (default: bf16 on CUDA)")
     m.add_argument("--warmup", type=int, default=0, help="untimed steps first")
     m.add_argument("--steps", type=int, default=1, help="timed steps (the mean is reported)")
@@ -48,13 +46,14 @@ def _peak_rss_mb() -> float:
 
 
 def run_model(args) -> int:
+    import torch
+
+    from finecliper.devices import resolve_device
     from finecliper.model import build_model
 
     if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
         raise UserError("--batch-size and --steps must be at least 1 and --warmup at least 0")
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA device is available")
+    device = resolve_device(args.device)
     dtype = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
     cfg = model_config(args.preset, args.overrides)
     classes = class_names("dfew")

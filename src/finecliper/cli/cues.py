@@ -43,11 +43,12 @@ def register(subparsers) -> None:
 
 
 def _device(arg: str | None, parsing_backend: str) -> str:
-    if arg is not None or parsing_backend != "segformer":
-        return arg or "cpu"
-    import torch
+    """The parsing model's device; only the segformer backend has one, so only it picks CUDA by itself."""
+    if arg is None and parsing_backend != "segformer":
+        return "cpu"  # no torch import for MediaPipe and the mesh fill
+    from finecliper.devices import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device(arg))
 
 
 def run(args) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 from finecliper.labels import class_names
-from finecliper.model import build_model
 from finecliper.presets import PAPER_TUNABLE_M, PRESETS, model_config
 
 
@@ -23,6 +22,8 @@ def register(subparsers) -> None:
 
 
 def count_presets(names: list[str], overrides: list[str]) -> dict[str, dict]:
+    from finecliper.model import build_model  # torch and transformers: only when counting
+
     classes = class_names("dfew")
     result = {}
     for name in names:

@@ -15,9 +15,8 @@ def build_model(cfg: ModelConfig, class_names: list[str], meta: bool = False) ->
     """Load the backbone of `cfg` (strictly, before any adapter), then build FineCLIPER around it.
 
     meta=True builds the whole network on PyTorch's meta device: exact parameter counts of real-size
-    architectures in a fraction of a second, without memory or weights.
+    architectures in a fraction of a second, without memory or weights. `cfg` is validated by FineCLIPER.
     """
-    cfg.validate()
     backbone = load_backbone(cfg.backbone, cfg.weights, cfg.tokenizer, meta=meta)
     if meta:
         with torch.device("meta"):

@@ -47,7 +47,6 @@ class Backbone:
 
     clip: Any  # transformers.CLIPModel
     tokenizer: Any  # transformers.CLIPTokenizer
-    architecture: str
     source: str  # the weights path, or "random"
 
 
@@ -73,8 +72,8 @@ def _skip_init():
     return no_init_weights()
 
 
-def build_clip(name: str, eos_token_id: int | None = None, initialise: bool = True):
-    """A `CLIPModel` of architecture `name`, using PyTorch's SDPA attention.
+def build_clip(architecture: str | dict[str, Any], eos_token_id: int | None = None, initialise: bool = True):
+    """A `CLIPModel` of `architecture` (a preset name, or its `architecture_dict`), using PyTorch's SDPA attention.
 
     `eos_token_id` is the id the text tower pools at; it must be the tokenizer's end-of-text id.
     initialise=False skips the random initialisation (seconds for ViT-L/14) when weights are loaded next.
@@ -82,9 +81,9 @@ def build_clip(name: str, eos_token_id: int | None = None, initialise: bool = Tr
     """
     from transformers import CLIPConfig, CLIPModel
 
-    data = architecture_dict(name)
+    data = architecture_dict(architecture) if isinstance(architecture, str) else dict(architecture)
     if eos_token_id is not None:
-        data["text_config"]["eos_token_id"] = eos_token_id
+        data["text_config"] = {**data["text_config"], "eos_token_id": eos_token_id}  # the caller's dict stays as it was
     config = CLIPConfig(**data)
     config._attn_implementation = "sdpa"
     config.text_config._attn_implementation = "sdpa"
@@ -122,14 +121,8 @@ def _hf_weight_files(folder: Path) -> list[Path]:
     raise UserError(f"{folder} holds no CLIP weights (model.safetensors or pytorch_model.bin)")
 
 
-def _read_hf_folder(folder: Path) -> dict[str, torch.Tensor]:
-    state: dict[str, torch.Tensor] = {}
-    for path in _hf_weight_files(folder):
-        state.update(_read_tensor_file(path))
-    return state
-
-
-def _check_folder_architecture(folder: Path, architecture: str) -> None:
+def _check_folder_architecture(folder: Path, architecture: str, expected: dict[str, Any]) -> None:
+    """A weights folder's config.json must describe `expected`, the CLIPConfig dict of `architecture`."""
     config_path = folder / "config.json"
     if not config_path.is_file():
         return  # the strict shape check below still catches a wrong architecture
@@ -137,7 +130,6 @@ def _check_folder_architecture(folder: Path, architecture: str) -> None:
         found = json.loads(config_path.read_text())
     except json.JSONDecodeError as exc:
         raise UserError(f"{config_path} is not valid JSON: {exc}") from None
-    expected = architecture_dict(architecture)
     for tower, fields in _ARCH_FIELDS.items():
         for f in fields:
             have = found.get(tower, {}).get(f)
@@ -151,13 +143,21 @@ def _check_folder_architecture(folder: Path, architecture: str) -> None:
 
 def read_clip_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """The weights at `path` as `CLIPModel` keys (OpenAI layout mapped)."""
+    return _read_weights(_weight_files(path))
+
+
+def _weight_files(path: str | Path) -> list[Path]:
+    """The files holding the weights at `path`: the file itself, or a folder's (possibly sharded) files."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"weights path {path} does not exist")
-    if path.is_dir():
-        state = _read_hf_folder(path)
-    else:
-        state = _read_tensor_file(path)
+    return _hf_weight_files(path) if path.is_dir() else [path]
+
+
+def _read_weights(files: list[Path]) -> dict[str, torch.Tensor]:
+    state: dict[str, torch.Tensor] = {}
+    for path in files:
+        state.update(_read_tensor_file(path))
     if "visual.conv1.weight" in state:  # OpenAI layout
         state = openai_to_hf(state)
     # Old checkpoints carry the position-id buffers, which are derived, not learned.
@@ -201,32 +201,31 @@ def load_backbone(architecture: str, weights: str | None = None, tokenizer: str 
 
     meta=True builds the structure without memory or weights (for parameter counts).
     """
-    vocab_size = architecture_dict(architecture)["text_config"]["vocab_size"]
-    if weights is not None:
-        if not Path(weights).exists():
-            raise UserError(f"weights path {weights} does not exist")
-        if Path(weights).is_dir():  # before the tokenizer: missing weights or a wrong architecture come first
-            _hf_weight_files(Path(weights))
-            _check_folder_architecture(Path(weights), architecture)
+    arch = architecture_dict(architecture)
+    files: list[Path] = []
+    if weights is not None:  # before the tokenizer: missing weights or a wrong architecture come first
+        files = _weight_files(weights)
+        if Path(weights).is_dir():
+            _check_folder_architecture(Path(weights), architecture, arch)
     folder = _tokenizer_folder(weights, tokenizer)
-    tok = builtin_tokenizer() if folder is None else load_tokenizer(folder, vocab_size)
+    tok = builtin_tokenizer() if folder is None else load_tokenizer(folder, arch["text_config"]["vocab_size"])
 
     if meta:
         with torch.device("meta"):
-            clip = build_clip(architecture, tok.eos_token_id)
-        return Backbone(clip, tok, architecture, "meta")
+            clip = build_clip(arch, tok.eos_token_id)
+        return Backbone(clip, tok, "meta")
     if weights is None:
         # Always the same random weights: a checkpoint stores only the trainable tensors, so a model
         # trained on a random backbone (tests, demo) can be rebuilt only if that backbone is reproducible.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_BACKBONE_SEED)
-            clip = build_clip(architecture, tok.eos_token_id)
+            clip = build_clip(arch, tok.eos_token_id)
         log.warning(
             "no CLIP weights given: the %s backbone has RANDOM weights%s; its outputs mean nothing "
             "until model.weights points at a local CLIP folder or OpenAI .pt file",
             architecture, "" if tokenizer else " and the built-in byte-level tokenizer",
         )
-        return Backbone(clip, tok, architecture, "random")
-    clip = build_clip(architecture, tok.eos_token_id, initialise=False)
-    load_state_strict(clip, read_clip_weights(weights), str(weights))
-    return Backbone(clip, tok, architecture, str(weights))
+        return Backbone(clip, tok, "random")
+    clip = build_clip(arch, tok.eos_token_id, initialise=False)
+    load_state_strict(clip, _read_weights(files), str(weights))
+    return Backbone(clip, tok, str(weights))

@@ -41,7 +41,6 @@ class FineCLIPER(nn.Module):
         self.class_names = list(class_names)
         if backbone is None:
             backbone = load_backbone(cfg.backbone, cfg.weights, cfg.tokenizer)
-        self.backbone_source = backbone.source
         self.tokenizer = backbone.tokenizer
         self.clip = backbone.clip
         vision, text = self.clip.config.vision_config, self.clip.config.text_config
@@ -101,8 +100,7 @@ class FineCLIPER(nn.Module):
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the trainable tensors, by name: what a checkpoint stores."""
-        names = {id(p) for p in self.trainable_parameters()}
-        return {k: v for k, v in self.named_parameters() if id(v) in names}
+        return {k: v for k, v in self.named_parameters() if v.requires_grad}
 
     def count_parameters(self) -> tuple[int, int]:
         """(tunable, total) parameter counts."""
@@ -110,13 +108,25 @@ class FineCLIPER(nn.Module):
         return sum(p.numel() for p in self.trainable_parameters()), total
 
     def enable_gradient_checkpointing(self) -> None:
-        """Recompute the frozen towers' activations in backward; each tower re-activates its branch."""
+        """Recompute the frozen towers' activations in backward; each tower re-activates its branch.
+
+        Done the way transformers' own `_set_gradient_checkpointing` does it (4.35 to 5.x): every module
+        of the tower with a `gradient_checkpointing` flag (the encoder, and the layers where they carry
+        it) gets the flag and `_gradient_checkpointing_func`. The towers themselves are plain modules in
+        transformers 4.x (no `gradient_checkpointing_enable`), and each needs its own `context_fn`.
+        """
+        from functools import partial
+
+        from torch.utils.checkpoint import checkpoint
+
         for tower, selector in ((self.clip.vision_model, self.image_branch), (self.clip.text_model, self.text_branch)):
-            kwargs = {"use_reentrant": False, "context_fn": selector.checkpoint_contexts}
-            if hasattr(tower, "activation_checkpointing_enable"):  # transformers >= 5.x
-                tower.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-            else:
-                tower.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+            func = partial(checkpoint, use_reentrant=False, context_fn=selector.checkpoint_contexts)
+            flagged = [m for m in tower.modules() if hasattr(m, "gradient_checkpointing")]
+            if not flagged:
+                raise RuntimeError(f"{type(tower).__name__} has no gradient_checkpointing flag to set")
+            for module in flagged:
+                module._gradient_checkpointing_func = func
+                module.gradient_checkpointing = True
 
     def train(self, mode: bool = True):
         self._pn_cache = None  # PN text embeddings change while their adapters train
@@ -224,15 +234,18 @@ class FineCLIPER(nn.Module):
             texts = batch.get("descriptions") or [None] * b
             if len(texts) != b:
                 raise UserError(f"the batch has {b} clips but {len(texts)} descriptions")
-            has = torch.tensor([bool(t and t.strip()) for t in texts], device=v.device)
-            if not bool(has.all()) and not self._warned_no_description:
+            # Decided on the host: no device tensor is read back (a sync) to choose the path.
+            keep = [bool(t and t.strip()) for t in texts]
+            if not all(keep) and not self._warned_no_description:
                 log.warning("some clips have no description: they are classified from video alone (w = 1)")
                 self._warned_no_description = True
-            if bool(has.any()):
-                present = [t for t in texts if t and t.strip()]
+            if any(keep):
+                present = [t for t, k in zip(texts, keep, strict=True) if k]
                 d_present = F.normalize(self.encode_text(present, "desc"), dim=-1).to(v.dtype)
-                d = v.new_zeros(v.shape)
-                d[has] = d_present
+                # One small copy to the device; index ops instead of boolean-mask indexing (which syncs).
+                rows = torch.tensor([i for i, k in enumerate(keep) if k], device=v.device)
+                has = torch.zeros(b, dtype=torch.bool, device=v.device).index_fill_(0, rows, True)
+                d = v.new_zeros(v.shape).index_copy(0, rows, d_present)
                 if self.weight_gate is not None:
                     w = self.weight_gate(v, d).to(v.dtype)
                 else:
@@ -240,7 +253,7 @@ class FineCLIPER(nn.Module):
                 weight = torch.where(has, w, weight)
                 z = torch.where(has[:, None], mix(v, d, weight), v)  # clips without text keep v exactly
                 out["description"] = d
-                loss_align = alignment_loss(v[has], d_present, scale)
+                loss_align = alignment_loss(v.index_select(0, rows), d_present, scale)
 
         p, n = self.pn_embeddings()
         pos_sim = z @ p.to(z.dtype).t()  # (B, C)

@@ -44,8 +44,7 @@ _TOP_RENAMES = {
     "positional_embedding": "text_model.embeddings.position_embedding.weight",
     "ln_final.weight": "text_model.final_layer_norm.weight",
     "ln_final.bias": "text_model.final_layer_norm.bias",
-    "logit_scale": "logit_scale",
-}
+}  # `logit_scale` is named alike in both layouts: openai_to_hf keeps keys that no rule matches
 # Stored as (width, embed_dim) and applied as x @ proj; nn.Linear wants (embed_dim, width).
 _TRANSPOSED = {"visual.proj": "visual_projection.weight", "text_projection": "text_projection.weight"}
 _BLOCK = re.compile(r"^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$")

@@ -13,12 +13,17 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from finecliper.errors import UserError
+
 
 class TemporalFusion(nn.Module):
     def __init__(self, dim: int, num_frames: int, branches: Sequence[str], heads: int = 8, layers: int = 1):
         super().__init__()
         if dim % heads:
-            raise ValueError(f"fusion width {dim} is not divisible by {heads} heads")
+            raise UserError(
+                f"fusion_heads={heads} does not divide the fusion width {dim} (the backbone's projection dim); "
+                f"choose a divisor of {dim}"
+            )
         self.branches = list(branches)
         self.cls_token = nn.Parameter(torch.randn(dim) * 0.02)
         self.time_embedding = nn.Parameter(torch.randn(num_frames, dim) * 0.02)

@@ -29,20 +29,10 @@ EOS = "<|endoftext|>"
 
 
 def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible map from bytes to printable unicode symbols (CLIP's BPE alphabet)."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    codes = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in codes), strict=True))
+    """GPT-2's reversible map from bytes to printable unicode symbols (CLIP's BPE alphabet), as transformers has it."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode as transformers_bytes_to_unicode
+
+    return transformers_bytes_to_unicode()
 
 
 def clip_vocab(merges: list[tuple[str, str]]) -> dict[str, int]:
