@@ -13,11 +13,13 @@ from finecliper.config import experiment_from_dict, to_dict
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import CueStore
 from finecliper.data.dataset import ClipDataset, collate
-from finecliper.data.manifest import ClipRecord
+from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
 from finecliper.model import build_model
 from finecliper.predict import Predictor
-from finecliper.training.checkpoint import backbone_identity, save_checkpoint
-from finecliper.training.trainer import Trainer
+from finecliper.training import evaluate
+from finecliper.training.checkpoint import backbone_identity, load_model, save_checkpoint
+from finecliper.training.distributed import Dist
+from finecliper.training.trainer import Trainer, make_dataset
 from media import astronaut, write_video
 from test_cues_pipeline import moving
 from test_training import make_clips, tiny_experiment
@@ -26,8 +28,6 @@ from test_training import make_clips, tiny_experiment
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny frames-only checkpoint trained on coloured-square clips, and unseen clips of each class."""
-    from finecliper.data.manifest import write_manifest
-
     root = tmp_path_factory.mktemp("predict")
     write_manifest(root / "train.jsonl", make_clips(root / "train", 4))
     Trainer(experiment_from_dict(tiny_experiment(root / "train.jsonl", epochs=30)), root / "run", "cpu").run()
@@ -50,18 +50,21 @@ def full_checkpoint(path, seed: int = 0):
     return save_checkpoint(path, model, record)
 
 
-def test_prediction_equals_evaluation_of_the_same_clip(trained):
+def test_prediction_equals_evaluation_of_the_same_clip(trained, tmp_path):
     ckpt, unseen = trained
     predictor = Predictor(ckpt, crop="none")
+    # The path of `finecliper eval`: the checkpoint's model and config, the clips' manifest, the
+    # evaluation dataset and the sharded prediction loop.
+    write_manifest(tmp_path / "unseen.jsonl", unseen)
+    model, cfg, _ = load_model(ckpt)
+    data = make_dataset(read_manifest(tmp_path / "unseen.jsonl"), cfg, list(model.class_names), False, model)
+    evaluated = evaluate.predict(model, data, Dist(), batch_size=1, workers=0, precision=cfg.train.precision)
+    assert [r.id for r in data.records] == [c.id for c in unseen]
     right = 0
-    for clip in unseen:
+    for clip, scores, label in zip(unseen, evaluated["scores"], evaluated["pred"], strict=True):
         pred = predictor.predict(clip.full_path)
-        # The evaluation path: the same clip through the test-mode dataset.
-        ds = ClipDataset([clip], predictor.class_names, num_frames=predictor.cfg.model.num_frames,
-                         size=predictor.model.image_size)
-        with torch.no_grad():
-            scores = predictor.model(collate([ds[0]]))["scores"][0]
         assert list(pred.scores.values()) == pytest.approx(scores.tolist(), abs=1e-6)
+        assert pred.label == predictor.class_names[int(label)]
         probs = np.array(list(pred.probabilities.values()))
         assert probs.sum() == pytest.approx(1.0) and pred.label == predictor.class_names[int(probs.argmax())]
         assert pred.frames == 12 and not pred.face_cropped and pred.weight == 1.0 and pred.description is None

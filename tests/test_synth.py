@@ -14,15 +14,17 @@ from scipy import ndimage
 from finecliper.cli import main
 from finecliper.data.cue_store import CueStore
 from finecliper.data.manifest_builder import build_manifests
+from finecliper.data.video import read_clip
 from finecliper.errors import UserError
 from finecliper.face_layout import PARSING_INDEX
 from finecliper.labels import BASIC7, MAFW11
-from finecliper.synth.expressions import RECIPES, course, plan_clip
+from finecliper.synth.expressions import RECIPES, ClipPlan, course, plan_clip
 from finecliper.synth.face import DEPTH, FaceState, Pose, draw, landmarks, random_identity
 from finecliper.synth.generate import (
     ClipInfo,
     SynthSettings,
     generate,
+    identity_of,
     plan_dataset,
     read_clips,
     render_clip,
@@ -102,11 +104,29 @@ def test_mafw_classes_as_videos_in_mafw_split_files(tmp_path, classes, fmt):
 def test_oracle_cues_are_the_drawn_landmarks_and_parsing(dataset):
     store = CueStore(dataset / "cues")
     assert store.provenance()["settings"]["backend"] == "oracle"
+    size = SMALL.size
     for info in read_clips(dataset)[:6]:
         frames, parsing, points = render_clip(SMALL, info)
         cues = store.load(info.id)
         assert cues.valid.all() and cues.frame_size == (SMALL.size, SMALL.size)
         assert np.allclose(cues.landmarks, points) and np.array_equal(cues.parsing, parsing)
+        # Independently of the renderer: the face model's points of each frame's planned state, projected
+        # by its planned pose (course() gives poses in frame units: centre and scale as fractions of it).
+        identity = identity_of(SMALL, info.identity)
+        _, states, poses = course(ClipPlan(**info.plan), SMALL.frames)
+        written = read_clip(dataset / "clips" / info.id, np.arange(SMALL.frames)).astype(float)
+        for t, (state, pose) in enumerate(zip(states, poses, strict=True)):
+            in_pixels = Pose(pose.cx * size, pose.cy * size, pose.scale * size, pose.roll, pose.yaw)
+            assert np.allclose(cues.landmarks[t], in_pixels.to_pixels(landmarks(identity, state), DEPTH))
+            # The parsing map against the frame as written: what it calls hair has the identity's hair
+            # colour under the clip's lighting (measured on what it calls skin), not the skin's.
+            hair = cues.parsing[t] == PARSING_INDEX["hair"]
+            if hair.any():
+                skin_mask = ndimage.binary_erosion(cues.parsing[t] == PARSING_INDEX["skin"], iterations=2)
+                skin = np.median(written[t][skin_mask], axis=0)
+                lit_hair = skin / np.asarray(identity.skin) * np.asarray(identity.hair)
+                colour = np.median(written[t][hair], axis=0)
+                assert np.abs(colour - lit_hair).max() < np.abs(colour - skin).max(), (info.id, t)
 
 
 def test_landmarks_lie_on_their_parsing_regions_in_every_frame(dataset):

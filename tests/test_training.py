@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,7 +21,6 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score
 from finecliper.cli import main
 from finecliper.config import experiment_from_dict
 from finecliper.data.manifest import ClipRecord, write_manifest
-from finecliper.errors import UserError
 from finecliper.training.checkpoint import load_checkpoint
 from finecliper.training.metrics import classification_metrics
 from finecliper.training.trainer import Trainer
@@ -82,11 +84,8 @@ def test_metrics_equal_scikit_learn_including_classes_never_predicted():
 
 def test_tiny_preset_overfits_sixteen_clips(clips, tmp_path):
     cfg = experiment_from_dict(tiny_experiment(clips["train"]))
-    start = time.perf_counter()
     results = Trainer(cfg, tmp_path / "run", "cpu").run()
-    elapsed = time.perf_counter() - start
     assert results["test"]["war"] == 1.0, results["test"]["confusion"]
-    assert elapsed < 60
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.jsonl", "results.json", "test.json", "test_confusion.png",
                  "checkpoints/best.safetensors", "checkpoints/best.json", "resume.pt"):
@@ -177,6 +176,11 @@ def test_report_over_runs(clips, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| B16 (ours) |" in out and "(2 folds)" in out and "| B16 (paper) | 62.81 | 72.86 |" in out
     assert (tmp_path / "rep/report.csv").read_text().splitlines()[1].startswith("B16,dfew,2,")
+    # The numbers are the runs': the mean of the two folds' test UAR, in %.
+    uars = [json.loads((tmp_path / f"fold{fold}/results.json").read_text())["test"]["uar"] for fold in (1, 2)]
+    with (tmp_path / "rep/report.csv").open(newline="") as fh:
+        row = next(csv.DictReader(fh))
+    assert float(row["uar_mean"]) == pytest.approx(np.mean(uars) * 100, abs=1e-4)
 
 
 def _error(capsys) -> str:
@@ -205,15 +209,41 @@ def test_bad_inputs(clips, tmp_path, capsys):
     assert main(["train", "--config", str(path), "--set", "train.nope=1"]) == 2
     assert "unknown key 'train.nope'" in _error(capsys)
 
-    # A checkpoint trained on DFEW's classes is refused for MAFW's.
+    # A checkpoint trained on DFEW's classes is refused for MAFW's: resuming a DFEW run as a MAFW one.
     cfg = experiment_from_dict(tiny_experiment(clips["train"], epochs=1))
     Trainer(cfg, tmp_path / "run", "cpu").run()
     base = tiny_experiment(clips["train"], epochs=1)
     base["data"]["dataset"] = "mafw"
     path.write_text(yaml.safe_dump(base))
-    trainer = Trainer(experiment_from_dict(base), tmp_path / "run-mafw", "cpu")
-    from finecliper.training.checkpoint import check_compatible
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--device", "cpu", "--resume"]) == 2
+    assert re.search("was trained on classes happiness, .* but this run uses .*contempt", _error(capsys))
+    # The test set is checked before training starts, not after it: a label outside the class list.
+    base = tiny_experiment(clips["train"], epochs=1)
+    wrong = tmp_path / "wrong-test.jsonl"
+    write_manifest(wrong, [dataclasses.replace(clips["records"][0], label="contempt")])
+    base["data"]["test_manifest"] = str(wrong)
+    path.write_text(yaml.safe_dump(base))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "r3"), "--device", "cpu"]) == 2
+    assert "label 'contempt' is not one of the classes" in _error(capsys)
+    assert not (tmp_path / "r3").exists()
 
-    _, record = load_checkpoint(tmp_path / "run/checkpoints/best.safetensors")
-    with pytest.raises(UserError, match="was trained on classes happiness, .* but this run uses .*contempt"):
-        check_compatible(record, trainer.class_names, trainer.identity, "best")
+
+class NaNLoss(torch.nn.Module):
+    """A model whose loss is NaN: what a diverged run computes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        out = self.model(batch)
+        return {**out, "loss": out["loss"] * float("nan")}
+
+
+def test_a_non_finite_loss_stops_the_run_before_its_weights_are_saved(clips, tmp_path):
+    cfg = experiment_from_dict(tiny_experiment(clips["train"], epochs=2, log_every=3, checkpoint_every=2))
+    trainer = Trainer(cfg, tmp_path / "run", "cpu")
+    trainer.net = NaNLoss(trainer.model)
+    with pytest.raises(RuntimeError, match=r"the loss became nan at step 2; lower train.lr"):
+        trainer.run()
+    assert not (tmp_path / "run/resume.pt").exists()  # checked before the first save (step 2), not at step 3

@@ -3,13 +3,13 @@
 Per clip, the same path as evaluation, minus the offline stages a user has not run:
 1. Cues, when the checkpoint needs them or the clip may be a raw video: the extractor of
    `finecliper cues` tells face crops from raw videos (`crop="auto"`), follows and crops the main face
-   of a raw video, and gives the landmarks and parsing maps; they live in a temporary cue store.
+   of a raw video, and gives the landmarks and parsing maps, which the dataset reads from memory.
 2. A description, when the checkpoint has the description branch: the user's own text (`description`,
    e.g. from their video LLM) or the landmark describer's movement sentences (`describe="landmarks"`),
    refined like the training descriptions. Without one the clip uses w = 1, video features only
    [DESIGN §3], and the result says so.
-3. The evaluation dataset (test-mode sampling and transforms, raw videos cut to the cue store's face
-   boxes) and one forward pass.
+3. The evaluation dataset (test-mode sampling and transforms, raw videos cut to the cues' face boxes)
+   and one forward pass.
 
 Probabilities [OURS]: the PN loss is CE(τ·cos(z, p)) + CE(−τ·cos(z, n)); the product of those two
 softmaxes, renormalised, is softmax(τ·s) with s = cos(z, p) − cos(z, n), the score evaluation ranks by.
@@ -18,20 +18,16 @@ softmaxes, renormalised, is softmax(τ·s) with s = cos(z, p) − cos(z, n), the
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from finecliper.data.cue_store import ClipCues, CueStore
-from finecliper.data.dataset import ClipDataset, collate
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.video import count_frames, is_video_file
 from finecliper.errors import UserError
-from finecliper.training import distributed
-from finecliper.training.checkpoint import load_model
-from finecliper.training.evaluate import autocast_for, to_device
+
+# torch, the model and the training code are imported where they are used, so that the command line can
+# list this module's modes without importing torch (cli/__init__.py).
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +59,11 @@ class Predictor:
                  crop: str = "auto", describe: str = "none", parsing_backend: str | None = None,
                  parsing_weights: str | None = None):
         from finecliper.cues.extract import CueSettings
+        from finecliper.training import distributed
+        from finecliper.training.checkpoint import load_model
 
         if describe not in DESCRIBE_MODES:
             raise UserError(f"unknown --describe mode {describe!r}; choose one of {', '.join(DESCRIBE_MODES)}")
-        if not Path(checkpoint).is_file():
-            raise UserError(f"checkpoint {checkpoint} does not exist")
         self.model, self.cfg, self.record = load_model(checkpoint, overrides)
         self.device = distributed.setup(device).device  # one process: picks the device, joins no group
         self.model.to(self.device).eval()
@@ -109,33 +105,31 @@ class Predictor:
 
     def predict(self, path: str | Path, description: str | None = None) -> Prediction:
         """Class probabilities of the clip at `path` (a video file or a folder of frames)."""
+        import torch
+
+        from finecliper.data.dataset import collate
+        from finecliper.training.evaluate import autocast_for, to_device
+        from finecliper.training.trainer import make_dataset
+
         path = Path(path)
         if not path.exists():
             raise UserError(f"video {path} does not exist")
         if not (path.is_dir() or is_video_file(path)):
             raise UserError(f"{path} is neither a video file nor a folder of frames")
         notes: list[str] = []
-        with tempfile.TemporaryDirectory(prefix="finecliper-predict-") as tmp:
-            store = None
-            cues = None
-            if self._needs_cues():
-                cues = self._cues(path)
-                store = CueStore(tmp)
-                store.save(CLIP_ID, cues)
-            num_frames = cues.num_frames if cues is not None else count_frames(path)
-            if num_frames < 1:
-                raise UserError(f"clip {path} has no frames")
-            text, source = self._description(description, cues, notes)
-            record = ClipRecord(id=CLIP_ID, path=path.name, label=None, num_frames=num_frames, split="test",
-                                fold=None, dataset="predict", source="frames" if path.is_dir() else "video",
-                                root=str(path.resolve().parent))
-            m = self.cfg.model
-            dataset = ClipDataset(
-                [record], self.class_names, train=False, num_frames=m.num_frames,
-                size=self.cfg.data.image_size or self.model.image_size, cues=store, branches=m.cues,
-                descriptions={CLIP_ID: text} if m.descriptions else None, augment=self.cfg.data.augment,
-            )
-            batch = collate([dataset[0]])
+        cues = self._cues(path) if self._needs_cues() else None
+        num_frames = cues.num_frames if cues is not None else count_frames(path)
+        if num_frames < 1:
+            raise UserError(f"clip {path} has no frames")
+        text, source = self._description(description, cues, notes)
+        record = ClipRecord(id=CLIP_ID, path=path.name, label=None, num_frames=num_frames, split="test",
+                            fold=None, dataset="predict", source="frames" if path.is_dir() else "video",
+                            root=str(path.resolve().parent))
+        # The evaluation dataset of `finecliper eval`, with this clip's cues (in memory) and text.
+        dataset = make_dataset([record], self.cfg, self.class_names, False, self.model,
+                               cues=None if cues is None else {CLIP_ID: cues}, descriptions={CLIP_ID: text})
+        batch = collate([dataset[0]])
+        m = self.cfg.model
         with torch.no_grad(), autocast_for(self.device, self.cfg.train.precision):
             out = self.model(to_device(batch, self.device))
         scores = out["scores"].float()[0].cpu()  # (C,)
@@ -152,25 +146,30 @@ class Predictor:
         )
 
     def _description(self, given: str | None, cues: ClipCues | None, notes: list[str]):
-        """(refined text or None, its source) for the description branch."""
-        from finecliper.describe.refine import Refiner
-
+        """(refined text or None, its source) for the description branch, refined and given a status as
+        `finecliper describe` records them (describe.pipeline.make_record)."""
         if not self.cfg.model.descriptions:
             if given is not None:
                 notes.append("this checkpoint does not read descriptions; the given one was not used")
             return None, None
+        from finecliper.describe.backends import Output
+        from finecliper.describe.pipeline import make_record
+        from finecliper.describe.refine import Refiner
+
         if given is not None:
-            raw, source = given, "given"
+            output, source = Output(given), "given"
         elif self.describe == "landmarks" and cues is not None:
             from finecliper.describe.landmark_describer import describe_cues
 
             result = describe_cues(cues)
-            raw, source = result.text, "landmarks"
-            if raw is None:
-                notes.append(f"no landmark description ({result.note})")
+            # The landmark backend's output (describe.backends.LandmarkBackend).
+            output = Output(result.text) if result.text is not None else Output(None, "no-face", result.note)
+            source = "landmarks"
         else:
             return None, None
-        refined = Refiner().refine(raw.strip() if raw else raw)
-        if raw and refined.text is None:
+        record = make_record(CLIP_ID, output, Refiner(), {})
+        if record["status"] == "no-face":
+            notes.append(f"no landmark description ({record['note']})")
+        elif record["status"] == "emptied":
             notes.append("refinement removed the whole description: every sentence named an emotion")
-        return refined.text, source
+        return record["refined"], source

@@ -239,9 +239,7 @@ def write_ablation(out: Path, results: dict[str, dict], probes: dict[str, dict])
     rows = [{**results[name], "preset": VARIANTS[name][1], "dataset": "synthetic"} for name in VARIANTS]
     rows += [{"preset": PROBE_LABELS[name], "dataset": "synthetic", "fold": 1, "select_on": "none (no selection)",
               "test": metrics} for name, metrics in probes.items()]
-    summary = summarise(rows)
-    order = [row["preset"] for row in rows]  # the paper's order, not summarise's alphabetical one
-    text = markdown({key: summary[key] for key in sorted(summary, key=lambda k: order.index(k[0]))})
+    text = markdown(summarise(rows))  # rows in the paper's order, which summarise keeps
     atomic.write_text(out / "ablation.md", text + "\n")
     table = {row["preset"]: {"uar": row["test"]["uar"], "war": row["test"]["war"]} for row in rows}
     atomic.write_text(out / "ablation.json", json.dumps(table, indent=2) + "\n")
@@ -310,12 +308,13 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
                lambda paths: ", ".join(p.name for p in paths))
     report["stage_seconds"] = stages.seconds
     report["seconds"] = round(time.perf_counter() - start, 1)
-    atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")  # once every time is known
     return report
 
 
 def write_report(out: Path, report: dict, record, cues: Path, descriptions: Path) -> list[Path]:
-    """report.json, the confusion matrix and the preview strip of one held-out clip with its description."""
+    """The confusion matrix and the preview strip of one held-out clip with its description (report.json
+    itself is written by run_demo, once the stage times are in it)."""
     from finecliper.cues.preview import write_preview
     from finecliper.data.cue_store import CueStore
     from finecliper.data.descriptions import read_descriptions
@@ -327,9 +326,7 @@ def write_report(out: Path, report: dict, record, cues: Path, descriptions: Path
     text = read_descriptions(descriptions).get(record.id) or "(no description)"
     preview = write_preview(record, CueStore(cues), out / "preview.png", num_frames=6,
                             caption=f"clip {record.id} ({record.label}): {text}")
-    report_path = out / "report.json"
-    atomic.write_text(report_path, json.dumps(report, indent=2) + "\n")
-    return [report_path, confusion, preview]
+    return [confusion, preview]
 
 
 def summary_lines(report: dict, out: str | Path) -> list[str]:

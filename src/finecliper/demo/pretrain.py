@@ -109,7 +109,7 @@ def pretraining_pairs(records: list[ClipRecord], plans: dict[str, dict], cues, c
     return np.stack(images), np.stack(targets), texts
 
 
-def _image_features(clip, pixels: torch.Tensor) -> torch.Tensor:
+def image_features(clip, pixels: torch.Tensor) -> torch.Tensor:
     """(N, 3, S, S) -> (N, D) projected image embeddings (the same path as FineCLIPER.encode_images)."""
     return clip.visual_projection(clip.vision_model(pixel_values=pixels).pooler_output)
 
@@ -160,7 +160,7 @@ def pretrain_clip(images: np.ndarray, targets: np.ndarray, texts: list[str], tok
     with tqdm(total=steps, desc="pretrain CLIP", unit="step", disable=not progress) as bar:
         for _ in range(steps):
             pick = torch.randperm(len(images), generator=gen)[:batch_size]
-            img = F.normalize(_image_features(clip, pixels[pick]), dim=-1)  # (B, D)
+            img = F.normalize(image_features(clip, pixels[pick]), dim=-1)  # (B, D)
             txt = F.normalize(_text_features(clip, ids, mask), dim=-1)  # (P, D)
             logits = clip.logit_scale.exp().clamp(max=100) * img @ txt.t() + bias  # (B, P)
             loss = F.binary_cross_entropy_with_logits(logits, labels[pick], weight=known[pick], reduction="sum") / len(pick)
@@ -196,7 +196,7 @@ def expression_accuracy(clip, pixels: torch.Tensor, labels: torch.Tensor, ids: t
     if not bool(keep.any()):
         return float("nan")
     txt = F.normalize(_text_features(clip, ids, mask), dim=-1)  # (P, D)
-    img = torch.cat([F.normalize(_image_features(clip, pixels[i : i + 256]), dim=-1)
+    img = torch.cat([F.normalize(image_features(clip, pixels[i : i + 256]), dim=-1)
                      for i in range(0, min(limit, len(pixels)), 256)])  # (N, D)
     scores = img[keep] @ txt[pos].t() - img[keep] @ txt[neg].t()  # (K, C)
     return float(shows[keep].gather(1, scores.argmax(dim=1)[:, None]).float().mean())

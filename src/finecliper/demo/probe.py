@@ -22,6 +22,7 @@ def middle_frame_features(clip, records: list[ClipRecord], class_names: list[str
                           branches: tuple[str, ...] = (), batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(N, F) unit CLIP image embeddings of each clip's middle frame (and of its cue renderings), (N,) labels."""
     from finecliper.data.dataset import ClipDataset, collate
+    from finecliper.demo.pretrain import image_features
 
     data = ClipDataset(records, class_names, train=False, num_frames=1, size=size, cues=cues, branches=branches)
     features, labels = [], []
@@ -30,8 +31,7 @@ def middle_frame_features(clip, records: list[ClipRecord], class_names: list[str
         parts = []
         for key in ("frames", *data.branches):
             pixels = batch[key][:, 0]  # (B, 3, S, S): the one frame of each clip
-            pooled = clip.vision_model(pixel_values=pixels).pooler_output
-            parts.append(F.normalize(clip.visual_projection(pooled), dim=-1))
+            parts.append(F.normalize(image_features(clip, pixels), dim=-1))
         features.append(torch.cat(parts, dim=1).numpy())
         labels.append(batch["labels"].numpy())
     return np.concatenate(features), np.concatenate(labels)

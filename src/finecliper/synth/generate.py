@@ -162,13 +162,11 @@ def render_clip(settings: SynthSettings, info: ClipInfo) -> tuple[np.ndarray, np
 
 
 def _write_frames(folder: Path, frames: np.ndarray) -> None:
-    """A frame folder of JPEGs (as DFEW's), complete or absent."""
-    from PIL import Image
+    """A frame folder of JPEGs (as DFEW's: 00001.jpg, ...), complete or absent."""
+    from finecliper.data.video import write_frames
 
-    with atomic.atomic_dir(folder) as tmp:
-        for i, frame in enumerate(frames, 1):
-            # Full-resolution colour (no 4:2:0 subsampling): at 64 px lips and eyes are a few pixels.
-            Image.fromarray(frame).save(tmp / f"{i:05d}.jpg", quality=95, subsampling=0)
+    # Full-resolution colour (no 4:2:0 subsampling): at 64 px lips and eyes are a few pixels.
+    write_frames(folder, frames, quality=95, subsampling=0)
 
 
 def clip_path(out: Path, settings: SynthSettings, clip_id: str) -> Path:
@@ -216,11 +214,6 @@ def write_split_files(out: Path, settings: SynthSettings, clips: list[ClipInfo])
         atomic.write_text(path, text)
         written.append(path)
     return written
-
-
-def manifest_dataset(settings: SynthSettings) -> str:
-    """The `finecliper manifest --dataset` that reads this dataset's split files."""
-    return settings.classes
 
 
 def oracle_provenance(settings: SynthSettings) -> dict:
@@ -318,7 +311,7 @@ def generate(out: str | Path, settings: SynthSettings, workers: int = 1, progres
         "split_files": [str(p.relative_to(out)) for p in split_files],
         "frames_folder": CLIP_DIR,
         "cues": CUE_DIR,
-        "manifest_dataset": manifest_dataset(settings),
+        "manifest_dataset": settings.classes,  # the `finecliper manifest --dataset` of the split files
         "written": counts["done"],
     }
     atomic.write_text(out / "synth.json", json.dumps(record, indent=2) + "\n")

@@ -10,6 +10,7 @@ Everything is written atomically.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -46,8 +47,9 @@ def backbone_identity(cfg: ModelConfig) -> dict[str, Any]:
     return {"architecture": cfg.backbone, "weights_sha256": _hash_files(files)}
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The commit of the package's source tree, when it is a git checkout."""
+    """The commit of the package's source tree, when it is a git checkout (asked once per process)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
                              text=True, timeout=10)
@@ -70,10 +72,8 @@ def save_checkpoint(path: str | Path, model, record: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(trainable tensors, record) of a checkpoint written by `save_checkpoint`."""
-    from safetensors.torch import load_file
-
+def _checkpoint_files(path: str | Path) -> tuple[Path, Path]:
+    """(NAME.safetensors, NAME.json) of a checkpoint, both checked to exist."""
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
@@ -82,13 +82,31 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
         raise UserError(f"checkpoint {path} does not exist")
     if not record_path.is_file():
         raise UserError(f"checkpoint {path} has no record {record_path.name} beside it")
+    return path, record_path
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The JSON record of a checkpoint written by `save_checkpoint`, without reading its tensors."""
+    path, record_path = _checkpoint_files(path)
     try:
         record = json.loads(record_path.read_text())
-        state = load_file(str(path))
-    except Exception as exc:  # a damaged file of either kind is one sentence to the user
+    except Exception as exc:  # a damaged file is one sentence to the user
         raise UserError(f"checkpoint {path} cannot be read ({exc})") from None
-    if record.get("format") != FORMAT:
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise UserError(f"{record_path} is not a finecliper checkpoint record")
+    return record
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(trainable tensors, record) of a checkpoint written by `save_checkpoint`."""
+    from safetensors.torch import load_file
+
+    record = read_record(path)
+    path, _ = _checkpoint_files(path)
+    try:
+        state = load_file(str(path))
+    except Exception as exc:  # a damaged file is one sentence to the user
+        raise UserError(f"checkpoint {path} cannot be read ({exc})") from None
     return state, record
 
 
@@ -121,11 +139,9 @@ def load_trainable(model, state: dict[str, torch.Tensor], source: str) -> None:
             f"checkpoint {source} does not fit this model ({len(missing)} missing, {len(unexpected)} unexpected, "
             f"{len(wrong)} of the wrong shape tensors, e.g. {example}); was it trained with another preset?"
         )
-    with torch.no_grad():
-        params = dict(model.named_parameters())
-        for key, value in state.items():
-            params[key].copy_(value.to(params[key].device, params[key].dtype))
-    model.train(model.training)  # drops cached text embeddings computed with the old adapters
+    # Copied into the existing tensors (so to their device and dtype); FineCLIPER.load_state_dict also
+    # drops the cached text embeddings computed with the old adapters. The frozen rest is not in `state`.
+    model.load_state_dict(state, strict=False)
 
 
 def load_model(checkpoint: str | Path, overrides: list[str] = (), class_names: list[str] | None = None):

@@ -41,12 +41,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def summarise(results: list[dict]) -> dict:
-    """{(preset, dataset): {uar, war (mean, std in %), folds, per_class {name: mean %}, select_on}}."""
+    """{(preset, dataset): {uar, war (mean, std in %), folds, per_class {name: mean %}, select_on}}, the
+    groups in the order their first run comes in `results`."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in results:
         groups[(r["preset"], r["dataset"])].append(r)
     summary = {}
-    for key, runs in sorted(groups.items()):
+    for key, runs in groups.items():
         tests = [r["test"] for r in runs]
         classes = tests[0]["class_names"]
         per_class = {}

@@ -39,6 +39,7 @@ from finecliper.training.checkpoint import (
     load_model,
     load_resume,
     load_trainable,
+    read_record,
     save_checkpoint,
     save_resume,
 )
@@ -47,6 +48,8 @@ from finecliper.training.sampler import TrainOrder
 from finecliper.training.split import stratified_split
 
 log = logging.getLogger(__name__)
+
+LOSS_KEYS = ("loss", "loss_pos", "loss_neg", "loss_align")  # logged when the model returns them
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -58,23 +61,32 @@ def load_records(path: str | None, what: str, cfg: ExperimentConfig) -> list[Cli
     return read_manifest(path, cfg.data.data_root)
 
 
-def make_dataset(records: list[ClipRecord], cfg: ExperimentConfig, class_names: list[str], train: bool,
-                 image_size: int) -> ClipDataset:
-    """The dataset of a split, with exactly the cues and texts the model needs (checked up front)."""
+def make_dataset(records: list[ClipRecord], cfg: ExperimentConfig, class_names: list[str], train: bool, model,
+                 cues=None, descriptions: dict[str, str | None] | None = None) -> ClipDataset:
+    """The dataset of a split, with exactly the cues and texts `model` needs (checked up front), at
+    data.image_size or else the model's own image size.
+
+    `cues` (a cue store or an id -> ClipCues mapping) and `descriptions` (id -> text) replace data.cues
+    and data.descriptions, e.g. for one clip of `finecliper predict`; given cues crop raw videos to their
+    face boxes even for a model without cue branches.
+    """
     m = cfg.model
-    if m.cues and cfg.data.cues is None:
-        raise UserError(f"preset {cfg.preset} uses {' and '.join(m.cues)} cues but data.cues names no cue store; "
-                        "run `finecliper cues` and set data.cues=DIR")
-    if m.descriptions and cfg.data.descriptions is None:
-        raise UserError(f"preset {cfg.preset} uses fine-grained descriptions but data.descriptions is not set; "
-                        "run `finecliper describe` and set data.descriptions=FILE (or 'captions')")
-    if cfg.data.descriptions not in (None, CAPTIONS) and not Path(cfg.data.descriptions).is_file():
-        raise UserError(f"descriptions file {cfg.data.descriptions} does not exist")
+    if cues is None:
+        if m.cues and cfg.data.cues is None:
+            raise UserError(f"preset {cfg.preset} uses {' and '.join(m.cues)} cues but data.cues names no cue "
+                            "store; run `finecliper cues` and set data.cues=DIR")
+        cues = cfg.data.cues if m.cues else None
+    if descriptions is None:
+        if m.descriptions and cfg.data.descriptions is None:
+            raise UserError(f"preset {cfg.preset} uses fine-grained descriptions but data.descriptions is not set; "
+                            "run `finecliper describe` and set data.descriptions=FILE (or 'captions')")
+        if cfg.data.descriptions not in (None, CAPTIONS) and not Path(cfg.data.descriptions).is_file():
+            raise UserError(f"descriptions file {cfg.data.descriptions} does not exist")
+        descriptions = cfg.data.descriptions
     return ClipDataset(
-        records, class_names, train=train, num_frames=m.num_frames, size=image_size,
-        cues=cfg.data.cues if m.cues else None, branches=m.cues,
-        descriptions=cfg.data.descriptions if m.descriptions else None, augment=cfg.data.augment,
-        seed=cfg.train.seed,
+        records, class_names, train=train, num_frames=m.num_frames, size=cfg.data.image_size or model.image_size,
+        cues=cues, branches=m.cues, descriptions=descriptions if m.descriptions else None,
+        augment=cfg.data.augment, seed=cfg.train.seed,
     )
 
 
@@ -113,22 +125,27 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model, self.class_names).to(self.dist.device)
         self.identity = backbone_identity(cfg.model)
-        self.image_size = cfg.data.image_size or self.model.image_size
 
         train_records = load_records(cfg.data.train_manifest, "train", cfg)
         self.test_records = load_records(cfg.data.test_manifest, "test", cfg) if cfg.data.test_manifest else []
-        if cfg.train.zero_shot:
-            self.fit_records, val_records = train_records, []
-        elif cfg.data.select_on == "val":
-            self.fit_records, val_records = stratified_split(train_records, cfg.data.val_fraction, cfg.train.seed)
-        else:
-            self.fit_records, val_records = train_records, []
-            if not self.test_records:
-                raise UserError("data.select_on=test needs data.test_manifest")
+        if cfg.data.select_on == "test" and not self.test_records and not cfg.train.zero_shot:
+            raise UserError("data.select_on=test needs data.test_manifest")
+        hold_out = cfg.data.select_on == "val" and not cfg.train.zero_shot
+        self.fit_records, val_records = (stratified_split(train_records, cfg.data.val_fraction, cfg.train.seed)
+                                         if hold_out else (train_records, []))
         self.select_records = val_records if cfg.data.select_on == "val" else self.test_records
         if cfg.train.zero_shot:  # zero-shot training never sees a label
             self.fit_records = [dataclasses.replace(r, label=None) for r in self.fit_records]
-        self.train_set = make_dataset(self.fit_records, cfg, self.class_names, True, self.image_size)
+        # Every split's dataset up front: a bad manifest, cue store or descriptions file fails before
+        # training, and the descriptions are read once.
+        self.train_set = make_dataset(self.fit_records, cfg, self.class_names, True, self.model)
+        self.test_set = self.select_set = None
+        if self.test_records:
+            self.test_set = make_dataset(self.test_records, cfg, self.class_names, False, self.model)
+        if self.select_records is self.test_records:
+            self.select_set = self.test_set
+        elif self.select_records:
+            self.select_set = make_dataset(self.select_records, cfg, self.class_names, False, self.model)
 
         per_step = self.dist.world * cfg.train.grad_accum
         if cfg.train.batch_size % per_step:
@@ -196,7 +213,7 @@ class Trainer:
 
     def restore(self) -> None:
         state = load_resume(self.run_dir / "resume.pt")
-        _, record = load_checkpoint(self.ckpt_dir / "last")
+        record = read_record(self.ckpt_dir / "last")
         check_compatible(record, self.class_names, self.identity, str(self.ckpt_dir / "last.safetensors"))
         load_trainable(self.model, state["model"], str(self.run_dir / "resume.pt"))
         self.optimizer.load_state_dict(state["optimizer"])
@@ -249,23 +266,33 @@ class Trainer:
             bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, unit="step", dynamic_ncols=True,
                        desc=f"epoch {self.epoch + 1}/{cfg.epochs}")
         window_start, window_clips = time.perf_counter(), 0
+        # Losses stay on the device until they are logged: reading one back waits for the device.
+        window_loss: torch.Tensor | None = None  # sum of the loss since the last check
+
+        def check_loss() -> None:
+            """Stop when the loss summed since the last check is not finite."""
+            nonlocal window_loss
+            if window_loss is not None:
+                value = float(window_loss)
+                if not math.isfinite(value):
+                    raise RuntimeError(f"the loss became {value} at step {self.global_step}; lower train.lr")
+            window_loss = None
+
         while self.step_in_epoch < self.steps_per_epoch:
-            losses: dict[str, float] = {}
+            losses: dict[str, torch.Tensor] = {}
             for micro_step in range(cfg.grad_accum):
                 batch = to_device(next(batches), self.dist.device)
-                if cfg.zero_shot:
-                    batch.pop("labels", None)
                 sync = micro_step == cfg.grad_accum - 1 or not self.dist.enabled
                 context = contextlib.nullcontext() if sync else self.net.no_sync()
                 with context, autocast_for(self.dist.device, cfg.precision):
                     out = self.net(batch)
                     loss = out["loss"] / cfg.grad_accum
                 loss.backward()
-                for key in ("loss", "loss_pos", "loss_neg", "loss_align"):
+                for key in LOSS_KEYS:
                     if key in out:
-                        losses[key] = losses.get(key, 0.0) + float(out[key].detach()) / cfg.grad_accum
-            if not math.isfinite(losses["loss"]):
-                raise RuntimeError(f"the loss became {losses['loss']} at step {self.global_step}; lower train.lr")
+                        part = out[key].detach().float() / cfg.grad_accum
+                        losses[key] = losses[key] + part if key in losses else part
+            window_loss = losses["loss"] if window_loss is None else window_loss + losses["loss"]
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), cfg.grad_clip)
             self.optimizer.step()
@@ -275,16 +302,20 @@ class Trainer:
             self.global_step += 1
             window_clips += cfg.batch_size
             if bar is not None:
-                rate = window_clips / max(1e-9, time.perf_counter() - window_start)
-                bar.set_postfix(loss=f"{losses['loss']:.3f}", clips_s=f"{rate:.1f}")
                 bar.update(1)
             if self.global_step % cfg.log_every == 0:
+                check_loss()
+                values = dict(zip(losses, torch.stack(list(losses.values())).tolist(), strict=True))
                 rate = window_clips / max(1e-9, time.perf_counter() - window_start)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{values['loss']:.3f}", clips_s=f"{rate:.1f}")
                 self.log_metrics({"step": self.global_step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
-                                  "clips_per_s": rate, **losses})
+                                  "clips_per_s": rate, **values})
                 window_start, window_clips = time.perf_counter(), 0
             if self.global_step % cfg.checkpoint_every == 0 and self.step_in_epoch < self.steps_per_epoch:
+                check_loss()  # never save weights a non-finite loss made
                 self.save_state()
+        check_loss()  # before end_epoch saves the weights
         if bar is not None:
             bar.close()
 
@@ -292,11 +323,10 @@ class Trainer:
         epoch = self.epoch
         self.epoch += 1
         self.step_in_epoch = 0
-        evaluate_now = self.select_records and (self.epoch % self.cfg.train.eval_every == 0
-                                                or self.epoch == self.cfg.train.epochs)
+        evaluate_now = self.select_set is not None and (self.epoch % self.cfg.train.eval_every == 0
+                                                        or self.epoch == self.cfg.train.epochs)
         if evaluate_now:
-            select_set = make_dataset(self.select_records, self.cfg, self.class_names, False, self.image_size)
-            metrics = evaluate(self.model, select_set, self.dist, self.micro, self.cfg.data.workers,
+            metrics = evaluate(self.model, self.select_set, self.dist, self.micro, self.cfg.data.workers,
                                self.cfg.train.precision)
             split = self.cfg.data.select_on
             self.log_metrics({"step": self.global_step, "epoch": epoch, f"{split}_uar": metrics["uar"],
@@ -312,20 +342,18 @@ class Trainer:
     def finish(self) -> dict:
         """Score the selected checkpoint once on the test fold; write results.json."""
         chosen = "best" if self.best["epoch"] is not None else "last"
-        if self.dist.main and chosen == "last":
-            save_checkpoint(self.ckpt_dir / "last", self.model, self.record(best=self.best))
-        self.dist.barrier()
-        weights, _ = load_checkpoint(self.ckpt_dir / chosen)
-        load_trainable(self.model, weights, chosen)
+        if chosen == "best":
+            weights, _ = load_checkpoint(self.ckpt_dir / chosen)
+            load_trainable(self.model, weights, chosen)
+        # else the weights in memory are the last ones, which the last end_epoch saved as "last"
         results = {
             "name": self.cfg.name, "preset": self.cfg.preset, "dataset": self.cfg.data.dataset,
             "fold": _fold(self.test_records or self.fit_records), "select_on": self.cfg.data.select_on,
             "zero_shot": self.cfg.train.zero_shot, "checkpoint": str(self.ckpt_dir / f"{chosen}.safetensors"),
             "best_epoch": self.best["epoch"], "epochs": self.cfg.train.epochs,
         }
-        if self.test_records:
-            test_set = make_dataset(self.test_records, self.cfg, self.class_names, False, self.image_size)
-            metrics = evaluate(self.model, test_set, self.dist, self.micro, self.cfg.data.workers,
+        if self.test_set is not None:
+            metrics = evaluate(self.model, self.test_set, self.dist, self.micro, self.cfg.data.workers,
                                self.cfg.train.precision, progress=True)
             results["test"] = metrics
             if self.dist.main:
@@ -363,7 +391,7 @@ def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, ove
     dist = distributed.setup(device)
     model.to(dist.device)
     records = read_manifest(manifest, cfg.data.data_root)
-    data = make_dataset(records, cfg, names, False, cfg.data.image_size or model.image_size)
+    data = make_dataset(records, cfg, names, False, model)
     metrics = evaluate(model, data, dist, batch_size, workers, cfg.train.precision, progress=True)
     metrics.update(checkpoint=str(checkpoint), manifest=str(manifest), zero_shot=zero_shot)
     if dist.main:
