@@ -43,13 +43,6 @@ class Dist:
         dist.all_gather_object(out, obj)
         return out
 
-    def all_reduce_mean(self, value: float) -> float:
-        if not self.enabled:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
-        dist.all_reduce(t)
-        return float(t.item()) / self.world
-
 
 def setup(device: str | None = None) -> Dist:
     """Join the process group that `torchrun` describes (if any) and pick this process's device."""
