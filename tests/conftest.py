@@ -1,4 +1,4 @@
-"""Test-wide setup: offline, CPU, caches in temporary folders (DESIGN.md §7, §9)."""
+"""Test-wide setup: offline, CPU, caches in temporary folders (docs/design.md §9)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ import yaml
 
 from finecliper.errors import UserError
 
-# Branch names of the two shared frozen towers (DESIGN.md §3). The image tower carries one adapter set
+# Branch names of the two shared frozen towers (docs/design.md §3). The image tower carries one adapter set
 # per visual stream; the text tower one per kind of sentence.
 IMAGE_BRANCHES = ("video", "parsing", "landmarks")
 TEXT_BRANCHES = ("pos", "neg", "desc")

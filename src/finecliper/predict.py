@@ -7,7 +7,7 @@ Per clip, the same path as evaluation, minus the offline stages a user has not r
 2. A description, when the checkpoint has the description branch: the user's own text (`description`,
    e.g. from their video LLM) or the landmark describer's movement sentences (`describe="landmarks"`),
    refined like the training descriptions. Without one the clip uses w = 1, video features only
-   [DESIGN §3], and the result says so.
+   [docs/design.md §3], and the result says so.
 3. The evaluation dataset (test-mode sampling and transforms, raw videos cut to the cues' face boxes)
    and one forward pass.
 

@@ -1,6 +1,6 @@
 """Named model variants of the paper and the figures it reports for them.
 
-A preset is a set of ModelConfig fields (DESIGN.md §2). `*` in the paper adds parsing and landmarks,
+A preset is a set of ModelConfig fields (docs/design.md §2). `*` in the paper adds parsing and landmarks,
 `†` adds fine-grained descriptions. Any preset can be changed further with `--set key=value`, which is
 how the ablations are expressed (see ABLATIONS below and the README).
 """
@@ -34,7 +34,7 @@ PAPER_TUNABLE_M: dict[str, float | None] = {
     "L14-Full": 20.0,
 }
 
-# The paper's results, UAR / WAR in percent, per dataset (DESIGN.md §2).
+# The paper's results, UAR / WAR in percent, per dataset (docs/design.md §2).
 PAPER_RESULTS: dict[str, dict[str, tuple[float, float]]] = {
     "B16": {"dfew": (62.81, 72.86), "ferv39k": (42.88, 52.01), "mafw": (42.19, 53.12)},
     "B16-PL": {"dfew": (64.89, 75.05), "ferv39k": (44.15, 52.12), "mafw": (43.02, 54.69)},
@@ -44,7 +44,7 @@ PAPER_RESULTS: dict[str, dict[str, tuple[float, float]]] = {
     "L14-Full": {"dfew": (68.01, 78.93), "ferv39k": (47.89, 56.41), "mafw": (47.79, 58.26)},
 }
 
-# The paper's ablations as overrides on a preset (DESIGN.md §2); documentation and tests use them.
+# The paper's ablations as overrides on a preset (docs/design.md §2); documentation and tests use them.
 ABLATIONS: dict[str, list[str]] = {
     "parsing only": ["cues=[parsing]"],
     "landmarks only": ["cues=[landmarks]"],

@@ -11,7 +11,7 @@ Coordinates are continuous pixels: pixel column i spans [i, i + 1), so a point a
 floor(x), and resizing a width w to S maps x to x * S / w exactly (the half-pixel-centre convention of
 OpenCV's bilinear, area and nearest-exact resizing).
 
-Training [OURS, DESIGN.md §4]: random resized crop (area share `scale`, aspect `ratio`), horizontal
+Training [OURS, docs/design.md §4]: random resized crop (area share `scale`, aspect `ratio`), horizontal
 flip with probability `flip_p`, colour jitter with probability `jitter_p` (one set of factors per clip,
 so the clip does not flicker). Testing: the largest centred square, resized (CLIP's resize + centre
 crop). All randomness comes from the `numpy.random.Generator` passed in.

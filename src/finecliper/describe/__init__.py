@@ -1,4 +1,4 @@
-"""Fine-grained descriptions of facial movement: the high-level cue pipeline (DESIGN.md §1, §5).
+"""Fine-grained descriptions of facial movement: the high-level cue pipeline (docs/design.md §1, §5).
 
 `refine` removes every word, phrase or clause that names or implies an emotion (a lexicon shipped as
 data plus rules); `landmark_describer` writes movement sentences from the cue store's landmark tracks

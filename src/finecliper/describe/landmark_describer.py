@@ -1,6 +1,6 @@
 """The landmark describer: movement sentences from a clip's landmark tracks, without a language model.
 
-[OURS] A deterministic alternative to the video LLM (DESIGN.md §5): it reads the 68-point tracks of the
+[OURS] A deterministic alternative to the video LLM (docs/design.md §5): it reads the 68-point tracks of the
 cue store and writes one sentence per movement that happens — brows rise, lower or draw together, eyes
 widen, narrow or blink, mouth corners rise or fall, lips stretch, part or close, the jaw drops, the head
 turns or tilts — with words for its extent (slightly / noticeably / markedly), its speed (suddenly /
