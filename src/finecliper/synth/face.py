@@ -318,49 +318,67 @@ def _shade(colour, factor: float) -> tuple[int, int, int]:
     return tuple(int(np.clip(c * factor, 0, 255)) for c in colour)
 
 
+def _px(pose: Pose, points, depth: float = 0.3) -> np.ndarray:
+    """Face units -> pixels for drawing-only shapes (not landmarks), at a fixed depth."""
+    return pose.to_pixels(np.asarray(points, dtype=np.float64), np.full(len(points), depth))
+
+
 def draw(identity: Identity, st: FaceState, pose: Pose, size: int, background: np.ndarray) -> tuple[
         np.ndarray, np.ndarray, np.ndarray]:
-    """Paint one frame: (image (S, S, 3) uint8, parsing (S, S) uint8, landmarks (68, 2) pixels)."""
-    units = landmarks(identity, st)
-    pts = pose.to_pixels(units, DEPTH)
+    """Paint one frame: (image (S, S, 3) uint8, parsing (S, S) uint8, landmarks (68, 2) pixels).
 
-    def px(points, depth=0.3) -> np.ndarray:  # face units -> pixels for drawing-only shapes
-        return pose.to_pixels(np.asarray(points, dtype=np.float64), np.full(len(points), depth))
-
+    Back to front: head and hair, cheeks and folds, nose, brows, eyes, mouth; each painter writes the
+    image and, for the parts it owns, the parsing map.
+    """
+    pts = pose.to_pixels(landmarks(identity, st), DEPTH)
     cv = Canvas(size, background)
-    skin = identity.skin
-    jaw = pts[0:17]
-    # Forehead: an arc over the ear line joining the jaw's two ends.
-    phi = np.linspace(2 * np.pi, np.pi, 15)[1:-1]  # from the subject's left ear over the top to the right
-    forehead = px(np.stack([np.cos(phi), -0.15 + identity.forehead * np.sin(phi)], axis=1), 0.0)
-    face = np.concatenate([jaw, forehead])
+    _draw_head(cv, identity, pose, pts)
+    _draw_cheeks(cv, identity, st, pose, pts)
+    _draw_nose(cv, identity, st, pose, pts)
+    _draw_brows(cv, identity, pose, pts)
+    for idx, part in ((range(36, 42), "right_eye"), (range(42, 48), "left_eye")):
+        _draw_eye(cv, identity, st, pose, pts[list(idx)], part)
+    _draw_mouth(cv, identity, st, pose, pts)
+    image, parsing = cv.result()
+    return image, parsing, pts
 
-    # Hair behind the head, then the neck, then the face.
+
+def _draw_head(cv: Canvas, identity: Identity, pose: Pose, pts: np.ndarray) -> None:
+    """Hair behind the head, the neck, the face (jaw points closed by a forehead arc), the hair over it."""
+    phi = np.linspace(2 * np.pi, np.pi, 15)[1:-1]  # from the subject's left ear over the top to the right
+    forehead = _px(pose, np.stack([np.cos(phi), -0.15 + identity.forehead * np.sin(phi)], axis=1), 0.0)
+    face = np.concatenate([pts[0:17], forehead])
     if identity.hair_style == 1:
-        cv.fill(px([(-1.25, -0.5), (-1.2, 1.0), (1.2, 1.0), (1.25, -0.5), (0.9, -1.35), (-0.9, -1.35)], 0.0),
+        cv.fill(_px(pose, [(-1.25, -0.5), (-1.2, 1.0), (1.2, 1.0), (1.25, -0.5), (0.9, -1.35), (-0.9, -1.35)], 0.0),
                 identity.hair, "hair")
-    cv.fill(px([(-0.5, 0.6), (-0.55, 1.8), (0.55, 1.8), (0.5, 0.6)], 0.0), _shade(skin, 0.8))
+    cv.fill(_px(pose, [(-0.5, 0.6), (-0.55, 1.8), (0.55, 1.8), (0.5, 0.6)], 0.0), _shade(identity.skin, 0.8))
     if identity.hair_style != 2:
         top = np.stack([1.08 * np.cos(phi), -0.1 + 1.12 * identity.forehead * np.sin(phi)], axis=1)
-        cv.fill(px(np.concatenate([[(-1.04, -0.2)], top, [(1.04, -0.2)]]), 0.0), identity.hair, "hair")
-    cv.fill(_spline(face, closed=True, samples=3), skin, "skin")
-    # Hairline: the hair covers the forehead down to the identity's hairline.
+        cv.fill(_px(pose, np.concatenate([[(-1.04, -0.2)], top, [(1.04, -0.2)]]), 0.0), identity.hair, "hair")
+    cv.fill(_spline(face, closed=True, samples=3), identity.skin, "skin")
     if identity.hair_style != 2:
-        line = identity.hairline + (0.12 if identity.hair_style == 3 else 0.0)
-        # The cap is the part of a slightly larger head outline above the hairline.
-        top = np.linspace(np.pi, 2 * np.pi, 41)
-        cap = np.stack([1.03 * np.cos(top), -0.15 + 1.03 * identity.forehead * np.sin(top)], axis=1)
-        cap = cap[cap[:, 1] < line]
-        xs = np.linspace(cap[0, 0], cap[-1, 0], 9)
-        fringe = np.stack([xs, line + 0.06 * (1 - (xs / xs[-1]) ** 2) * (1 if identity.hair_style == 3 else -1)],
-                          axis=1)
-        cv.fill(px(np.concatenate([fringe, cap[::-1]]), 0.0), identity.hair, "hair")
+        _draw_hairline(cv, identity, pose)
 
-    # Cheeks redden and bulge with a cheek raise; smile folds from the nose to the mouth corners.
-    cheek = st["cheek_raise"]
+
+def _draw_hairline(cv: Canvas, identity: Identity, pose: Pose) -> None:
+    """The hair covers the forehead down to the identity's hairline: the part of a slightly larger head
+    outline above it, closed by a curved (or, for a fringe, straight-cut) edge."""
+    line = identity.hairline + (0.12 if identity.hair_style == 3 else 0.0)
+    top = np.linspace(np.pi, 2 * np.pi, 41)
+    cap = np.stack([1.03 * np.cos(top), -0.15 + 1.03 * identity.forehead * np.sin(top)], axis=1)
+    cap = cap[cap[:, 1] < line]
+    xs = np.linspace(cap[0, 0], cap[-1, 0], 9)
+    fringe = np.stack([xs, line + 0.06 * (1 - (xs / xs[-1]) ** 2) * (1 if identity.hair_style == 3 else -1)],
+                      axis=1)
+    cv.fill(_px(pose, np.concatenate([fringe, cap[::-1]]), 0.0), identity.hair, "hair")
+
+
+def _draw_cheeks(cv: Canvas, identity: Identity, st: FaceState, pose: Pose, pts: np.ndarray) -> None:
+    """Cheeks redden and bulge with a cheek raise; smile folds run from the nose to the mouth corners."""
+    skin, cheek = identity.skin, st["cheek_raise"]
     for side in (-1, 1):
         if cheek > 0.05:
-            cv.ellipse(px([(side * 0.45, 0.22)])[0], (0.17 * pose.scale, 0.1 * pose.scale), pose.roll,
+            cv.ellipse(_px(pose, [(side * 0.45, 0.22)])[0], (0.17 * pose.scale, 0.1 * pose.scale), pose.roll,
                        _mix(skin, (220, 110, 110), 0.35 * cheek))
         fold = st["lip_corner_pull"] + (st["smirk"] if side > 0 else 0.0)
         if fold > 0.1:
@@ -371,8 +389,13 @@ def draw(identity: Identity, st: FaceState, pose: Pose, size: int, background: n
             mid = 0.5 * (start + end) + np.array([side * 0.06, 0]) * pose.scale
             cv.line(_spline(np.stack([start, mid, end]), closed=False), _shade(skin, 0.78), 0.012 * pose.scale * fold)
 
-    # Nose: a shaded region over the bridge and the base, nostrils as dark dots.
-    nose_poly = np.concatenate([px([(0.06, -0.1)], 0.7), pts[[35, 34, 33, 32, 31]], px([(-0.06, -0.1)], 0.7)])
+
+def _draw_nose(cv: Canvas, identity: Identity, st: FaceState, pose: Pose, pts: np.ndarray) -> None:
+    """A shaded region over the bridge and the base, nostrils as dark dots; nose wrinkles and the frown
+    lines between the brows, which a nose wrinkle and a brow lowering draw."""
+    skin = identity.skin
+    nose_poly = np.concatenate([_px(pose, [(0.06, -0.1)], 0.7), pts[[35, 34, 33, 32, 31]],
+                                _px(pose, [(-0.06, -0.1)], 0.7)])
     cv.fill(_spline(nose_poly, closed=True, samples=3), _shade(skin, 0.93), "nose")
     cv.line(_spline(pts[[27, 28, 29, 30]], closed=False), _shade(skin, 0.82), 0.015 * pose.scale)
     for k in (32, 34):
@@ -380,62 +403,69 @@ def draw(identity: Identity, st: FaceState, pose: Pose, size: int, background: n
                    _shade(skin, 0.45))
     if st["nose_wrinkle"] > 0.1:  # wrinkles across the bridge
         for dy in (-0.02, 0.03):
-            a, b = px([(-0.08, 0.0 + dy), (0.08, 0.0 + dy)], 0.7)
+            a, b = _px(pose, [(-0.08, 0.0 + dy), (0.08, 0.0 + dy)], 0.7)
             cv.line(_spline(np.stack([a, 0.5 * (a + b) + np.array([0, -0.02 * pose.scale]), b]), closed=False),
                     _shade(skin, 0.7), 0.012 * pose.scale * st["nose_wrinkle"])
     if st["brow_lower"] > 0.15:  # vertical frown lines between the brows
         for side in (-1, 1):
-            a, b = px([(side * 0.05, -0.42), (side * 0.04, -0.28)], 0.5)
+            a, b = _px(pose, [(side * 0.05, -0.42), (side * 0.04, -0.28)], 0.5)
             cv.line(np.stack([a, b]), _shade(skin, 0.72), 0.012 * pose.scale * st["brow_lower"])
 
-    # Brows: thick bands around the brow points (parsing: right_brow for 17-21, left_brow for 22-26).
+
+def _draw_brows(cv: Canvas, identity: Identity, pose: Pose, pts: np.ndarray) -> None:
+    """Thick bands around the brow points (parsing: right_brow for 17-21, left_brow for 22-26)."""
+    normal = np.array([-math.sin(math.radians(pose.roll)), math.cos(math.radians(pose.roll))])
     for idx, part in ((range(17, 22), "right_brow"), (range(22, 27), "left_brow")):
         b = pts[list(idx)]
-        normal = np.array([-math.sin(math.radians(pose.roll)), math.cos(math.radians(pose.roll))])
         taper = np.array([0.6, 1.0, 1.0, 1.0, 0.8]) if part == "right_brow" else np.array([0.8, 1.0, 1.0, 1.0, 0.6])
         off = normal[None] * (identity.brow_thick * pose.scale * taper)[:, None] / 2
         cv.fill(np.concatenate([b - off, (b + off)[::-1]]), identity.brow_colour, part)
 
-    # Eyes: the eye opening in white, the iris clipped to it, the pupil, the upper lid line.
-    for idx, part in ((range(36, 42), "right_eye"), (range(42, 48), "left_eye")):
-        e = pts[list(idx)]
-        outline = _spline(e, closed=True, samples=4)
-        opening = float(np.ptp(e[:, 1]))
-        if opening > 0.6 / cv.k:
-            # The iris and pupil are painted on a patch around the eye and shown through the eye's shape.
-            k = cv.k
-            x0, y0 = np.floor(outline.min(axis=0) * k).astype(int) - 2
-            x1, y1 = np.ceil(outline.max(axis=0) * k).astype(int) + 2
-            x0, y0 = max(x0, 0), max(y0, 0)
-            x1, y1 = min(x1, cv.image.shape[1]), min(y1, cv.image.shape[0])
-            if x1 > x0 and y1 > y0:
-                offset = np.array([x0, y0]) / k
-                mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
-                cv2.fillPoly(mask, [cv._fixed(outline - offset, k)], 255, cv2.LINE_AA, _SHIFT)
-                centre = e.mean(axis=0) + np.asarray(st.gaze) * identity.eye_width * 0.5 * pose.scale - offset
-                patch = np.full((y1 - y0, x1 - x0, 3), (245, 245, 240), dtype=np.uint8)
-                r = identity.eye_width * 0.55 * pose.scale * k
-                c = tuple(int(round(v)) for v in (centre * k - 0.5))
-                cv2.circle(patch, c, int(round(r)), identity.iris, -1, cv2.LINE_AA)
-                cv2.circle(patch, c, int(round(r * 0.45)), (10, 10, 10), -1, cv2.LINE_AA)
-                alpha = (mask.astype(np.float32) / 255)[..., None]
-                region = cv.image[y0:y1, x0:x1]
-                region[:] = (region * (1 - alpha) + patch * alpha).astype(np.uint8)
-            cv2.fillPoly(cv.parsing, [cv._fixed(outline, 1)], PARSING_INDEX[part], cv2.LINE_8, _SHIFT)
-        upper = e[[0, 1, 2, 3]] if part == "right_eye" else e[[3, 2, 1, 0]]
-        cv.line(_spline(upper, closed=False), (25, 20, 20), 0.022 * pose.scale)
 
-    # Mouth: the inner mouth (dark, with teeth when open wide), then the lips around it.
-    inner = pts[60:68]
+def _draw_eye(cv: Canvas, identity: Identity, st: FaceState, pose: Pose, e: np.ndarray, part: str) -> None:
+    """The eye opening in white with the iris and pupil clipped to it, then the upper lid line."""
+    outline = _spline(e, closed=True, samples=4)
+    if float(np.ptp(e[:, 1])) > 0.6 / cv.k:  # open by more than about a pixel
+        _draw_iris(cv, identity, st, pose, e, outline)
+        cv2.fillPoly(cv.parsing, [cv._fixed(outline, 1)], PARSING_INDEX[part], cv2.LINE_8, _SHIFT)
+    upper = e[[0, 1, 2, 3]] if part == "right_eye" else e[[3, 2, 1, 0]]
+    cv.line(_spline(upper, closed=False), (25, 20, 20), 0.022 * pose.scale)
+
+
+def _draw_iris(cv: Canvas, identity: Identity, st: FaceState, pose: Pose, e: np.ndarray, outline: np.ndarray) -> None:
+    """The iris and pupil are painted on a patch around the eye and shown through the eye's shape."""
+    k = cv.k
+    x0, y0 = np.floor(outline.min(axis=0) * k).astype(int) - 2
+    x1, y1 = np.ceil(outline.max(axis=0) * k).astype(int) + 2
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, cv.image.shape[1]), min(y1, cv.image.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return
+    offset = np.array([x0, y0]) / k
+    mask = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+    cv2.fillPoly(mask, [cv._fixed(outline - offset, k)], 255, cv2.LINE_AA, _SHIFT)
+    centre = e.mean(axis=0) + np.asarray(st.gaze) * identity.eye_width * 0.5 * pose.scale - offset
+    patch = np.full((y1 - y0, x1 - x0, 3), (245, 245, 240), dtype=np.uint8)
+    r = identity.eye_width * 0.55 * pose.scale * k
+    c = tuple(int(round(v)) for v in (centre * k - 0.5))
+    cv2.circle(patch, c, int(round(r)), identity.iris, -1, cv2.LINE_AA)
+    cv2.circle(patch, c, int(round(r * 0.45)), (10, 10, 10), -1, cv2.LINE_AA)
+    alpha = (mask.astype(np.float32) / 255)[..., None]
+    region = cv.image[y0:y1, x0:x1]
+    region[:] = (region * (1 - alpha) + patch * alpha).astype(np.uint8)
+
+
+def _draw_mouth(cv: Canvas, identity: Identity, st: FaceState, pose: Pose, pts: np.ndarray) -> None:
+    """The inner mouth (dark, with teeth when open wide), then the lips around it."""
     gap = float(np.linalg.norm(pts[62] - pts[66]))
     if gap > 0.5 / cv.k:
-        inner_curve = _spline(inner, closed=True, samples=4)
+        inner_curve = _spline(pts[60:68], closed=True, samples=4)
         cv.fill(inner_curve, (70, 20, 25), "inner_mouth")
         if gap > 0.04 * pose.scale:
-            teeth = np.concatenate([inner_curve[: len(inner_curve) // 2 + 1]])
-            band = 0.25 * gap
-            teeth_lo = teeth + np.array([0, band])
+            teeth = inner_curve[: len(inner_curve) // 2 + 1]
+            teeth_lo = teeth + np.array([0, 0.25 * gap])
             cv.fill(np.concatenate([teeth, teeth_lo[::-1]]), (235, 232, 220))
+
     # Each lip is two open curves meeting at the mouth corners: a closed curve would swing past the
     # sharp corners and spill over the other lip when the lips are thin.
     def lip(outer: list[int], inner: list[int]) -> np.ndarray:
@@ -446,6 +476,4 @@ def draw(identity: Identity, st: FaceState, pose: Pose, size: int, background: n
     cv.fill(lip([48, 49, 50, 51, 52, 53, 54], [64, 63, 62, 61, 60]), _shade(identity.lip_colour, 0.9), "upper_lip")
     if st["smirk"] > 0.1:  # the dimple beside the pulled corner
         cv.ellipse(pts[54] + np.array([0.04, 0.0]) * pose.scale, (0.015 * pose.scale, 0.03 * pose.scale),
-                   pose.roll, _shade(skin, 0.7))
-    image, parsing = cv.result()
-    return image, parsing, pts
+                   pose.roll, _shade(identity.skin, 0.7))
