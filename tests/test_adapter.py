@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from finecliper.datasets import class_names
 from finecliper.errors import UserError
-from finecliper.labels import class_names
 from finecliper.model import FineCLIPER
 from finecliper.model.adapter import Adapter, ParallelAdapterSeam, SerialAdapterSeam
 from finecliper.model.backbone import Backbone, build_clip

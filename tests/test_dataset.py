@@ -16,9 +16,9 @@ from finecliper.data.descriptions import append_record
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.render import LANDMARK_COLOR
 from finecliper.data.transforms import CLIP_MEAN, CLIP_STD, AugmentConfig
+from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.face_layout import PARSING_INDEX, PARSING_PALETTE
-from finecliper.labels import class_names
 from media import numbered_frames, write_frames, write_video
 
 CLASSES = class_names("dfew")

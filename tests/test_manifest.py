@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,9 @@ from PIL import Image
 from finecliper.cli import main
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
 from finecliper.data.manifest_builder import build_manifests, format_report, write_manifests
-from finecliper.data.splits import find_split_files, read_text
 from finecliper.data.video import count_frames, is_video_file, list_frame_files
+from finecliper.datasets import DATASETS
+from finecliper.datasets.text import read_text
 from finecliper.errors import UserError
 from media import numbered_frames, write_frames, write_video
 from shared_data import SPLITS
@@ -52,6 +54,10 @@ def official_root(tmp_path_factory):
             if line.strip()}
     _link_tree(root, (f"data/faces/{i}" for i in mafw), image)
     return root
+
+
+def find_split_files(dataset: str, splits_dir: Path):
+    return DATASETS.get(dataset).find_split_files(splits_dir)
 
 
 def _by_id(records: list[ClipRecord]) -> dict[str, ClipRecord]:
@@ -104,6 +110,21 @@ def test_dfew_one_based_copy_gives_the_same_names(official_root, tmp_path):
     assert shifted.info["dfew_label_base"] == 1
     for name in ("dfew_fold1_train.jsonl", "dfew_fold1_test.jsonl"):
         assert [r.label for r in shifted.manifests[name]] == [r.label for r in original.manifests[name]]
+
+
+@needs_shared
+def test_dfew_as_peers_name_its_files(official_root, tmp_path):
+    # S2D ships DFEW's official files as {train,test}(single-labeled)/{train,test}_set_K.csv: the same manifests.
+    for fold in range(1, 6):
+        for split in ("train", "test"):
+            src = SHARED / "DFEW" / "EmoLabel_DataSplit" / f"{split}(single-labeled)" / f"set_{fold}.csv"
+            dst = tmp_path / "EmoLabel_DataSplit" / f"{split}(single-labeled)" / f"{split}_set_{fold}.csv"
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    renamed = build_manifests("dfew", official_root, splits=tmp_path, workers=2)
+    official = build_manifests("dfew", official_root, splits=SHARED / "DFEW", workers=2)
+    assert renamed.problems == [] and renamed.info == official.info
+    assert renamed.manifests == official.manifests and len(renamed.manifests) == 10
 
 
 @needs_shared

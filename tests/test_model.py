@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from finecliper.datasets import class_names
 from finecliper.errors import UserError
-from finecliper.labels import class_names
 from finecliper.model import build_model
 from finecliper.presets import ABLATIONS, PRESETS, model_config
 

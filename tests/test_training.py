@@ -96,7 +96,7 @@ def test_tiny_preset_overfits_sixteen_clips(clips, tmp_path):
 
 
 def test_checkpoint_holds_only_trainable_tensors(tmp_path):
-    from finecliper.labels import class_names
+    from finecliper.datasets import class_names
     from finecliper.model import build_model
     from finecliper.presets import model_config
     from finecliper.training.checkpoint import save_checkpoint

@@ -12,8 +12,8 @@ import resource
 import sys
 import time
 
+from finecliper.datasets import class_names
 from finecliper.errors import UserError
-from finecliper.labels import class_names
 from finecliper.presets import PRESETS, model_config
 
 # Other benchmark modes live beside their subject: each module's register(modes) adds one sub-parser.

@@ -10,27 +10,29 @@ from __future__ import annotations
 
 import sys
 
+from finecliper.datasets import DATASETS
+from finecliper.datasets.generic_csv import parse_class_list
 from finecliper.errors import UserError
 
 
 def register(subparsers) -> None:
-    from finecliper.data.splits import DATASETS
-
+    frames = ", ".join(f"{name} {spec.frames}" for name, spec in DATASETS.items() if spec.frames)
+    captioned = ", ".join(name for name, spec in DATASETS.items() if spec.has_captions)
     p = subparsers.add_parser(
         "manifest", help="build and validate manifests from official split files",
         description="Build one JSONL manifest per split from a dataset's official split files, counting "
                     "frames on disk and reporting every problem found.",
     )
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--dataset", required=True, choices=DATASETS.names())
     p.add_argument("--data-root", required=True, help="folder the clip paths are relative to")
     p.add_argument("--out", required=True, help="folder to write the manifests into")
     p.add_argument("--splits", help="folder holding the split files in the distribution's layout "
                                     "(default: the data root); for --dataset csv, the CSV file")
     p.add_argument("--fold", type=int, help="only this fold (default: every fold found)")
-    p.add_argument("--frames", help="clip folder relative to the data root (default: DFEW Clip/clip_224x224, "
-                                    "FERV39k 2_ClipsforFaceCrop, MAFW data/faces; e.g. Clip/clip_224x224_16f, "
-                                    "data/frames or data/clips for MAFW's videos)")
-    p.add_argument("--captions", action="store_true", help="MAFW: use the captioned split and keep the English captions")
+    p.add_argument("--frames", help=f"clip folder relative to the data root (default: {frames}; e.g. "
+                                    "Clip/clip_224x224_16f, data/frames or data/clips for MAFW's videos)")
+    p.add_argument("--captions", action="store_true",
+                   help=f"{captioned}: use the captioned split files and keep the English captions")
     p.add_argument("--skip-bad", action="store_true", help="leave problem clips out instead of failing")
     p.add_argument("--classes", help="csv only: allowed labels, comma-separated, or a dataset name (dfew, mafw, ...)")
     p.add_argument("--dfew-label-base", choices=["auto", "0", "1"], default="auto",
@@ -40,20 +42,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _classes(text: str | None) -> list[str] | None:
-    from finecliper import labels
-
-    if text is None:
-        return None
-    if text in labels.CLASSES:
-        return labels.class_names(text)
-    names = [labels.canonical_label("csv", n) for n in text.split(",") if n.strip()]
-    if len(names) < 2:
-        raise UserError("--classes needs at least two comma-separated names or a dataset name")
-    return names
-
-
 def run(args) -> int:
+    # Here, not at the top: the builder imports tqdm (about 70 ms), which `finecliper --help` does not need.
     from finecliper.data.manifest_builder import (
         build_manifests,
         format_report,
@@ -67,7 +57,7 @@ def run(args) -> int:
         raise UserError("--workers must be at least 1")
     result = build_manifests(
         args.dataset, args.data_root, splits=args.splits, fold=args.fold, frames=args.frames,
-        captions=args.captions, classes=_classes(args.classes),
+        captions=args.captions, classes=parse_class_list(args.classes),
         dfew_base=None if args.dfew_label_base == "auto" else int(args.dfew_label_base),
         workers=args.workers, progress=not args.quiet and sys.stderr.isatty(),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from finecliper.labels import class_names
+from finecliper.datasets import class_names
 from finecliper.presets import PAPER_TUNABLE_M, PRESETS, model_config
 
 

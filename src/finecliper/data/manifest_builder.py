@@ -1,45 +1,25 @@
 """Building and validating manifests from a dataset's split files and the clips on disk.
 
-`build_manifests` reads every requested split file, maps labels to canonical names, finds each clip
-under the data root (a frame folder, else a video file), counts its frames on disk in a thread pool
-(FERV39k has 39k clips), and collects *every* problem instead of stopping at the first: bad rows,
-unknown labels, duplicate ids, missing clips, empty clips, unreadable files. `write_manifests` writes
-nothing while problems remain unless asked to skip them; skipped ids then go to a side file.
-
-Checks per clip: a folder must hold at least one image and its first image must start like a
-JPEG/PNG/BMP file (a cheap test, one small read per clip); a video is decoded to the end
-(`video.count_frames`), which also finds truncated files.
+`build_manifests` asks the dataset's registry entry (`finecliper.datasets`) for the rows of its split files,
+maps labels to canonical names, finds each clip under the data root and counts its frames (`clip_check`),
+and collects *every* problem instead of stopping at the first: bad rows, unknown labels, duplicate ids,
+missing clips, empty clips, unreadable files. `write_manifests` writes nothing while problems remain unless
+asked to skip them; skipped ids then go to a side file.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from finecliper import atomic, labels
+from finecliper import atomic
+from finecliper.data.clip_check import ClipState, Location, inspect_clips
 from finecliper.data.manifest import ClipRecord, write_manifest
-from finecliper.data.splits import (
-    DATASETS,
-    DEFAULT_FRAMES,
-    PROBLEM_KINDS,
-    Problem,
-    SplitRow,
-    find_split_files,
-    read_dfew,
-    read_ferv39k,
-    read_generic_csv,
-    read_mafw,
-)
-from finecliper.data.video import VIDEO_SUFFIXES, count_frames, frame_names, is_video_file, natural_key
+from finecliper.datasets import DATASETS, DatasetSpec
+from finecliper.datasets.records import PROBLEM_KINDS, Problem, SplitRow
+from finecliper.datasets.spec import Label
 from finecliper.errors import UserError
-
-log = logging.getLogger(__name__)
-
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")
 
 
 @dataclass
@@ -51,91 +31,8 @@ class BuildResult:
     info: dict = field(default_factory=dict)  # frame source, DFEW label base, ...
 
 
-@dataclass
-class _ClipState:
-    path: str  # relative to the data root
-    num_frames: int = 0
-    kind: str | None = None  # problem kind, None when the clip is fine
-    message: str = ""
-
-
 def manifest_name(dataset: str, fold: int | None, split: str) -> str:
     return f"{dataset}{'' if fold is None else f'_fold{fold}'}_{split}.jsonl"
-
-
-def _inspect(root: str, base: str, listed: str | None) -> _ClipState:
-    """Find the clip (folder `base`, else a video) and count its frames, classifying any problem."""
-    # os.path on strings, not pathlib: this runs once per clip, 39k times for FERV39k.
-    folder = os.path.join(root, base)
-    try:
-        names = frame_names(folder)  # exactly the frames the reader will see
-    except (FileNotFoundError, NotADirectoryError):
-        names = None  # not a folder: look for a video below
-    except OSError as exc:
-        return _ClipState(base, 0, "unreadable", f"folder {base} cannot be listed ({exc.strerror})")
-    if names is not None:
-        if not names:
-            return _ClipState(base, 0, "empty", f"folder {base} holds no images")
-        first = min(names, key=natural_key)
-        try:
-            with open(os.path.join(folder, first), "rb") as fh:
-                head = fh.read(8)
-        except OSError as exc:
-            return _ClipState(base, len(names), "unreadable", f"frame {base}/{first} cannot be read ({exc.strerror})")
-        if not head.startswith(_MAGIC):
-            return _ClipState(base, len(names), "unreadable", f"frame {base}/{first} is not a JPEG, PNG or BMP image")
-        return _ClipState(base, len(names))
-    candidates = []
-    if listed:
-        candidates.append(listed)
-    if is_video_file(base):
-        candidates.append(base)
-    candidates += [base + suffix for suffix in sorted(VIDEO_SUFFIXES)]
-    for rel in candidates:
-        video = os.path.join(root, rel)
-        if os.path.isfile(video):
-            try:
-                n = count_frames(video)
-            except UserError as exc:
-                return _ClipState(rel, 0, "unreadable", str(exc))
-            if n == 0:
-                return _ClipState(rel, 0, "empty", f"video {rel} decodes to no frames")
-            return _ClipState(rel, n)
-    return _ClipState(base, 0, "missing", f"no frame folder or video {base} under the data root")
-
-
-def _read_rows(dataset: str, root: Path, splits: Path | None, frames: str, captions: bool,
-               fold: int | None) -> tuple[list[SplitRow], list[Problem]]:
-    if dataset == "csv":
-        if splits is None or not splits.is_file():
-            raise UserError("--dataset csv needs --splits pointing at the CSV file (path,label[,split][,fold][,caption])")
-        rows, problems = read_generic_csv(splits, frames, root)
-        if fold is not None:
-            rows = [r for r in rows if r.fold == fold]
-            if not rows:
-                raise UserError(f"the CSV has no rows of fold {fold}")
-        return rows, problems
-    files = find_split_files(dataset, splits if splits is not None else root, captions)
-    if fold is not None:
-        folds = sorted({f.fold for f in files if f.fold is not None})
-        if not folds:
-            raise UserError(f"{dataset} has a single train/test split; drop --fold")
-        if fold not in folds:
-            raise UserError(f"{dataset} has no fold {fold} here; folds found: {', '.join(map(str, folds))}")
-        files = [f for f in files if f.fold == fold]
-    rows, problems = [], []
-    for file in files:
-        if not file.path.is_file():
-            raise UserError(f"split file {file.path} is missing")
-        if dataset == "dfew":
-            got = read_dfew(file, frames)
-        elif dataset == "ferv39k":
-            got = read_ferv39k(file, frames)
-        else:
-            got = read_mafw(file, frames, captions)
-        rows += got[0]
-        problems += got[1]
-    return rows, problems
 
 
 def build_manifests(
@@ -152,104 +49,111 @@ def build_manifests(
 ) -> BuildResult:
     """Read the split files, validate every clip on disk and return the manifests and all problems.
 
-    `classes` (csv only) restricts labels to a class list; `dfew_base` overrides the DFEW label base
-    read from the files; `frames` is the frame folder (or video folder) relative to the data root.
+    `classes` restricts the labels of a dataset without classes of its own (csv) to a class list;
+    `dfew_base` overrides the DFEW label base read from the files; `frames` is the frame folder (or video
+    folder) relative to the data root, by default the dataset's own.
     """
-    if dataset not in DATASETS:
-        raise UserError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
-    if classes is not None and dataset != "csv":
-        raise UserError("a class list can only be given for --dataset csv; the official datasets have theirs")
+    spec = DATASETS.get(dataset)
+    if classes is not None and spec.classes is not None:
+        takes = [name for name, s in DATASETS.items() if s.classes is None]
+        raise UserError(f"a class list can only be given for --dataset {' or '.join(takes)}; {dataset} has its own")
+    root = _data_root(data_root)
+    frames = _frame_folder(root, spec.frames if frames is None else frames)
+    rows, problems = spec.read_rows(root, Path(splits).expanduser() if splits else None, frames, captions, fold)
+    info: dict = {"dataset": dataset, "root": str(root), "frames": frames}
+    labels, label_info = _canonical_labels(spec, rows, classes, dfew_base, problems)
+    info.update(label_info)
+    duplicated = _duplicated_rows(rows, problems)
+    states = _check_clips(root, rows, workers, progress, problems)
+    info["source"] = Path(frames).name if frames else "files"
+    manifests = _manifests(dataset, rows, labels, duplicated, states, info["source"], root)
+    return BuildResult(dataset, manifests, problems, sorted({p.id for p in problems}), info)
+
+
+def _data_root(data_root: str | Path) -> Path:
     root = Path(data_root).expanduser().resolve()
     if not root.is_dir():
         raise UserError(f"data root {root} does not exist")
-    frames = (DEFAULT_FRAMES[dataset] if frames is None else frames).strip("/")
+    return root
+
+
+def _frame_folder(root: Path, frames: str) -> str:
+    frames = frames.strip("/")
     if Path(frames).is_absolute() or ".." in Path(frames).parts:
         raise UserError(f"--frames {frames!r} must be a folder relative to the data root")
     if frames and not (root / frames).is_dir():
         raise UserError(f"frame folder {root / frames} does not exist; pass --frames to name where the clips are")
-    rows, problems = _read_rows(dataset, root, Path(splits).expanduser() if splits else None, frames, captions, fold)
-    info: dict = {"dataset": dataset, "root": str(root), "frames": frames}
+    return frames
 
-    # Labels: canonical names (lists for compound labels).
-    base = 1
-    if dataset == "dfew":
-        base = dfew_base if dfew_base is not None else labels.dfew_label_base(r.raw_label for r in rows)
-        info["dfew_label_base"] = base
-    canonical: dict[int, str | list[str]] = {}
+
+def _canonical_labels(spec: DatasetSpec, rows: list[SplitRow], classes: list[str] | None, label_base: int | None,
+                      problems: list[Problem]) -> tuple[dict[int, Label], dict]:
+    """Row index -> canonical label (a list for compound labels), and the dataset's facts about its labels."""
+    read, info = spec.label_reader([r.raw_label for r in rows], label_base)
+    labels: dict[int, Label] = {}
     for k, row in enumerate(rows):
         try:
-            if dataset == "mafw-compound":
-                canonical[k] = labels.compound_label(row.raw_label)
-            else:
-                name = labels.canonical_label(dataset, row.raw_label, dfew_base=base)
-                if classes is not None and name not in classes:
-                    raise UserError(f"label {row.raw_label!r} is not one of the classes given")
-                canonical[k] = name
+            label = read(row.raw_label)
+            if classes is not None and label not in classes:
+                raise UserError(f"label {row.raw_label!r} is not one of the classes given")
+            labels[k] = label
         except UserError as exc:
             problems.append(Problem("unknown label", row.id, f"{row.where}: {exc}"))
+    return labels, info
 
-    # Duplicate ids: twice in one manifest, or in both train and test of one fold (a leak).
+
+def _duplicated_rows(rows: list[SplitRow], problems: list[Problem]) -> set[int]:
+    """Rows whose id is listed twice in one manifest, or in both train and test of one fold (a leak)."""
     by_group: dict[tuple, list[int]] = defaultdict(list)
     by_fold: dict[tuple, list[int]] = defaultdict(list)
     for k, row in enumerate(rows):
         by_group[(row.fold, row.split, row.id)].append(k)
         by_fold[(row.fold, row.id)].append(k)
-    bad_rows: set[int] = set()
+    duplicated: set[int] = set()
     for (_, _, clip_id), ks in by_group.items():
         if len(ks) > 1:
-            bad_rows.update(ks)
+            duplicated.update(ks)
             where = ", ".join(rows[k].where for k in ks)
             problems.append(Problem("duplicate id", clip_id, f"id {clip_id} is listed {len(ks)} times ({where})"))
     for (fold_k, clip_id), ks in by_fold.items():
         names = sorted({rows[k].split for k in ks})
         if len(names) > 1:
-            bad_rows.update(ks)
+            duplicated.update(ks)
             fold_text = "" if fold_k is None else f" of fold {fold_k}"
             problems.append(Problem("duplicate id", clip_id,
                                     f"id {clip_id} is in several splits{fold_text}: {', '.join(names)}"))
+    return duplicated
 
-    # Clips on disk: each distinct location once (DFEW's folds share their clips).
+
+def _check_clips(root: Path, rows: list[SplitRow], workers: int, progress: bool,
+                 problems: list[Problem]) -> dict[Location, ClipState]:
+    """Each distinct clip location checked once (DFEW's folds share their clips), its problem reported once."""
     locations = sorted({(r.base, r.name) for r in rows}, key=lambda loc: (loc[0], loc[1] or ""))
-    states = _inspect_all(root, locations, workers, progress)
-    reported: set[tuple] = set()
+    states = inspect_clips(root, locations, workers, progress)
+    reported: set[Location] = set()
     for row in rows:
-        state = states[(row.base, row.name)]
-        if state.kind is not None and (row.base, row.name) not in reported:
-            reported.add((row.base, row.name))
+        location = (row.base, row.name)
+        state = states[location]
+        if state.kind is not None and location not in reported:
+            reported.add(location)
             problems.append(Problem(state.kind, row.id, state.message))
+    return states
 
-    # Records: every row without a problem of its own or of its clip.
-    bad_ids = {p.id for p in problems}
-    source = Path(frames).name if frames else "files"
+
+def _manifests(dataset: str, rows: list[SplitRow], labels: dict[int, Label], duplicated: set[int],
+               states: dict[Location, ClipState], source: str, root: Path) -> dict[str, list[ClipRecord]]:
+    """One record per row without a problem of its own or of its clip, in each split's manifest."""
     manifests: dict[str, list[ClipRecord]] = {}
     for k, row in enumerate(rows):
-        name = manifest_name(dataset, row.fold, row.split)
-        manifests.setdefault(name, [])
+        records = manifests.setdefault(manifest_name(dataset, row.fold, row.split), [])
         state = states[(row.base, row.name)]
-        if k in bad_rows or k not in canonical or state.kind is not None:
+        if k in duplicated or k not in labels or state.kind is not None:
             continue
-        manifests[name].append(ClipRecord(
-            id=row.id, path=state.path, label=canonical[k], num_frames=state.num_frames, split=row.split,
+        records.append(ClipRecord(
+            id=row.id, path=state.path, label=labels[k], num_frames=state.num_frames, split=row.split,
             fold=row.fold, dataset=dataset, source=source, root=str(root), caption=row.caption,
         ))
-    info["source"] = source
-    return BuildResult(dataset, manifests, problems, sorted(bad_ids), info)
-
-
-def _inspect_all(root: Path, locations: list[tuple], workers: int, progress: bool) -> dict[tuple, _ClipState]:
-    from tqdm import tqdm
-
-    # Batches of clips per task: one future per clip costs more than a folder listing does.
-    batch = 128
-    chunks = [locations[i:i + batch] for i in range(0, len(locations), batch)]
-    states: dict[tuple, _ClipState] = {}
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
-            tqdm(total=len(locations), desc="counting frames", unit="clip", disable=not progress) as bar:
-        work = pool.map(lambda chunk: [_inspect(str(root), base, name) for base, name in chunk], chunks)
-        for chunk, found in zip(chunks, work, strict=True):
-            states.update(zip(chunk, found, strict=True))
-            bar.update(len(chunk))
-    return states
+    return manifests
 
 
 def format_report(problems: list[Problem], examples: int = 5) -> str:

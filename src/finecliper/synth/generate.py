@@ -87,7 +87,7 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 def class_list(settings: SynthSettings) -> list[str]:
-    from finecliper.labels import class_names
+    from finecliper.datasets import class_names
 
     return class_names(settings.classes)
 

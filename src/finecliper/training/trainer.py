@@ -28,8 +28,8 @@ from finecliper import atomic
 from finecliper.config import ExperimentConfig, to_dict
 from finecliper.data.dataset import CAPTIONS, ClipDataset, collate, worker_init
 from finecliper.data.manifest import ClipRecord, read_manifest
+from finecliper.datasets import class_names as dataset_classes
 from finecliper.errors import UserError
-from finecliper.labels import class_names as dataset_classes
 from finecliper.model import build_model
 from finecliper.training import distributed
 from finecliper.training.checkpoint import (
