@@ -25,10 +25,20 @@ from pathlib import Path
 import numpy as np
 
 from finecliper import atomic
-from finecliper.data.cue_kinds import CUE_KINDS
 from finecliper.errors import UserError
 
 _TRACK = ("landmarks", "valid", "frame_size", "boxes")  # read from every file, whatever kinds are asked for
+
+
+def _cue_kinds():
+    """The cue-kind registry, which validates and types the cue arrays.
+
+    Imported on first use, not with this module: the cue kinds import OpenCV (about 50 ms), and this module
+    is imported when the command line starts (through predict.py and cues/), which must answer at once.
+    """
+    from finecliper.data.cue_kinds import CUE_KINDS
+
+    return CUE_KINDS
 
 
 @dataclass
@@ -48,9 +58,10 @@ class ClipCues:
         clash = set(self.extra) & {*_TRACK, "parsing"}
         if clash:
             raise ValueError(f"extra cue arrays may not be named {sorted(clash)[0]!r}: that is a field of ClipCues")
+        kinds = _cue_kinds()
         for name, array in self.cue_arrays().items():
-            if name in CUE_KINDS:
-                CUE_KINDS.get(name).check(array, n)
+            if name in kinds:
+                kinds.get(name).check(array, n)
             elif len(array) != n:  # a kind this version does not know: its frame count at least
                 raise ValueError(f"{name} must have one entry per frame of the landmarks, got {len(array)}")
         if self.valid.shape != (n,):
@@ -87,7 +98,8 @@ class CueStore:
     def save(self, clip_id: str, cues: ClipCues) -> None:
         if cues.parsing is None:
             raise ValueError(f"cues of clip {clip_id} were loaded without parsing maps; a store file needs them")
-        kinds = {name: array.astype(CUE_KINDS.get(name).dtype) if name in CUE_KINDS else array
+        registry = _cue_kinds()
+        kinds = {name: array.astype(registry.get(name).dtype) if name in registry else array
                  for name, array in cues.cue_arrays().items()}
         arrays = {"landmarks": kinds.pop("landmarks"), "valid": cues.valid.astype(bool), "parsing": kinds.pop("parsing"),
                   "frame_size": np.asarray(cues.frame_size, dtype=np.int64)}
