@@ -43,6 +43,9 @@ def _cue_kinds():
 
 @dataclass
 class ClipCues:
+    """One clip's cues: the face track (landmarks, validity, frame size, boxes) and the cue kinds' arrays
+    (`parsing`, and `extra` for kinds added later), each with one entry per frame; checked on construction."""
+
     landmarks: np.ndarray  # (N, 68, 2) float32, x and y in pixels of the frame as read
     valid: np.ndarray  # (N,) bool: True where a face was detected in that frame
     parsing: np.ndarray | None  # (N, h, w) uint8 class ids (face_layout.PARSING_CLASSES); None: not loaded
