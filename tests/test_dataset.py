@@ -10,12 +10,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from finecliper.cli import main
+from finecliper.config import AugmentConfig
+from finecliper.data.cue_kinds.landmarks import LANDMARK_COLOR
 from finecliper.data.cue_store import ClipCues, CueStore
-from finecliper.data.dataset import ClipDataset, collate, worker_init
+from finecliper.data.dataset import ClipDataset
 from finecliper.data.descriptions import append_record
+from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord
-from finecliper.data.render import LANDMARK_COLOR
-from finecliper.data.transforms import CLIP_MEAN, CLIP_STD, AugmentConfig
+from finecliper.data.normalize import CLIP_MEAN, CLIP_STD
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.face_layout import PARSING_INDEX, PARSING_PALETTE
@@ -167,9 +169,10 @@ def test_cues_from_memory_and_parsing_only_when_used(clips, monkeypatch):
     asked = []
     load = CueStore.load
 
-    def spy(self, clip_id, parsing=True):
-        asked.append(parsing)
-        return load(self, clip_id, parsing=parsing)
+    def spy(self, clip_id, *args, **kwargs):
+        cues = load(self, clip_id, *args, **kwargs)
+        asked.append(cues.parsing is not None)  # were the parsing maps decompressed?
+        return cues
 
     monkeypatch.setattr(CueStore, "load", spy)
     ClipDataset(records[:1], CLASSES, num_frames=4, size=SIZE, cues=store, branches=["landmarks"])[0]
@@ -185,7 +188,7 @@ def test_missing_cues_name_the_clip(clips):
         ds[2]
     with pytest.raises(UserError, match="cue store"):
         ClipDataset(records, CLASSES, branches=["parsing"])
-    with pytest.raises(UserError, match="unknown cue branch"):
+    with pytest.raises(UserError, match="unknown cue kind 'depth'; known: parsing, landmarks"):
         ClipDataset(records, CLASSES, cues=store.root, branches=["depth"])
     wrong = [_record(root, "b", "a", 32)]  # cues of b have 5 frames, the manifest says 32
     with pytest.raises(UserError, match="rerun"):

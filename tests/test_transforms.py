@@ -7,20 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from finecliper.data.render import dot_radius, render_landmarks, render_parsing
-from finecliper.data.transforms import (
-    CLIP_MEAN,
-    CLIP_STD,
-    AugmentConfig,
-    SpatialParams,
-    apply_spatial,
-    center_box,
-    color_jitter,
-    crop_to_boxes,
-    normalize,
-    resize_parsing,
-    sample_spatial,
-)
+from finecliper.config import AugmentConfig
+from finecliper.data.color import color_jitter
+from finecliper.data.cue_kinds import CUE_KINDS
+from finecliper.data.cue_kinds.landmarks import dot_radius, render_landmarks
+from finecliper.data.cue_kinds.parsing import render_parsing, resize_parsing
+from finecliper.data.face_boxes import crop_frames
+from finecliper.data.normalize import CLIP_MEAN, CLIP_STD, normalize
+from finecliper.data.spatial import SpatialParams, center_box, sample_spatial
+from finecliper.data.transforms import apply_spatial
 from finecliper.errors import UserError
 from finecliper.face_layout import LANDMARK_FLIP, LEFT_EYE, PARSING_INDEX, PARSING_PALETTE, RIGHT_EYE
 from media import astronaut
@@ -247,7 +242,10 @@ def test_face_boxes_cut_frames_parsing_and_landmarks_alike():
         cv2.circle(frames[i], tuple(int(v) for v in landmarks[i, 45]), 3, BLUE, -1)
         cv2.circle(parsing[i], tuple(int(v) for v in landmarks[i, 36]), 4, PARSING_INDEX["right_eye"], -1)
         cv2.circle(parsing[i], tuple(int(v) for v in landmarks[i, 45]), 4, PARSING_INDEX["left_eye"], -1)
-    out, out_parsing, lm = crop_to_boxes(frames, boxes, parsing, landmarks)
+    parsing_kind, landmarks_kind = CUE_KINDS.get("parsing"), CUE_KINDS.get("landmarks")
+    out = crop_frames(frames, boxes)
+    out_parsing = parsing_kind.crop_to_boxes(parsing, boxes, (h, w), (h, w))
+    lm = landmarks_kind.crop_to_boxes(landmarks, boxes, (h, w), (h, w))
     assert out.shape == (t, 44, 44, 3) and out_parsing.shape == (t, 44, 44)  # the median side
     for i in range(t):
         # The same place of the face in every crop, whatever the box's size.
@@ -258,16 +256,18 @@ def test_face_boxes_cut_frames_parsing_and_landmarks_alike():
         assert out_parsing[i, y36, x36] == PARSING_INDEX["right_eye"]
         assert out_parsing[i, y45, x45] == PARSING_INDEX["left_eye"]
     # Maps kept at half resolution are cut at their own scale: the same regions, the same output size.
-    _, half, _ = crop_to_boxes(frames, boxes, parsing[:, ::2, ::2], landmarks)
+    half = parsing_kind.crop_to_boxes(parsing[:, ::2, ::2], boxes, (h, w), (h, w))
     assert half.shape == (t, 44, 44) and (half == out_parsing).mean() > 0.97
     for i in range(t):
         x36, y36 = np.floor(lm[i, 36]).astype(int)
         x45, y45 = np.floor(lm[i, 45]).astype(int)
         assert half[i, y36, x36] == PARSING_INDEX["right_eye"] and half[i, y45, x45] == PARSING_INDEX["left_eye"]
     # A box reaching outside the frame is padded with black and background.
-    out, out_parsing, _ = crop_to_boxes(frames[:1], np.array([[-20, -20, 40]]), parsing[:1])
+    outside = np.array([[-20, -20, 40]])
+    out = crop_frames(frames[:1], outside)
+    out_parsing = parsing_kind.crop_to_boxes(parsing[:1], outside, (h, w), (h, w))
     assert (out[0, :20] == 0).all() and (out_parsing[0, :, :20] == 0).all()
-    _, half, _ = crop_to_boxes(frames[:1], np.array([[-20, -20, 40]]), parsing[:1, ::2, ::2])
+    half = parsing_kind.crop_to_boxes(parsing[:1, ::2, ::2], outside, (h, w), (h, w))
     assert (half[0, :, :20] == 0).all() and (half[0, :20] == 0).all()
     with pytest.raises(UserError, match="one face box"):
-        crop_to_boxes(frames, boxes[:2])
+        crop_frames(frames, boxes[:2])

@@ -174,6 +174,8 @@ def _read_folder(folder: Path, idx: np.ndarray) -> np.ndarray:
 
 def _decode(path: Path):
     """Yield the decoded video frames of `path` in order; container/codec errors become UserError."""
+    # PyAV costs about 0.1 s to import, and this module is imported when the command line starts (manifests,
+    # predict): it is imported where a video is first decoded or written.
     import av
 
     try:
@@ -245,7 +247,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 25, faststart: 
     faststart puts the mp4 index before the data (what streaming sites do); without it the index is at
     the end, as most encoders leave it.
     """
-    import av
+    import av  # on first use, as in _decode
 
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "mp4"
