@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from finecliper.config import ModelConfig, apply_overrides, from_dict
+from finecliper.config.model import ModelConfig
+from finecliper.config.strict import apply_overrides, from_dict
 from finecliper.errors import UserError
 from finecliper.presets import PAPER_TUNABLE_M, model_config
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from finecliper.cli import main
-from finecliper.config import experiment_from_dict, to_dict
+from finecliper.config.loading import experiment_from_dict
+from finecliper.config.strict import to_dict
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import CueStore
 from finecliper.data.dataset import ClipDataset, collate

@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from finecliper.cli import main
-from finecliper.config import experiment_from_dict
+from finecliper.config.loading import experiment_from_dict
 from finecliper.data.manifest import ClipRecord, write_manifest
 from finecliper.training.checkpoint import load_checkpoint
 from finecliper.training.metrics import classification_metrics

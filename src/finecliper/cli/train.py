@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finecliper.config import load_experiment
+from finecliper.config.loading import load_experiment
 
 
 def register(subparsers) -> None:

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from finecliper import labels as labels_mod
-from finecliper.config import CUE_BRANCHES
+from finecliper.config.model import CUE_BRANCHES
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.descriptions import read_descriptions, swap_left_right
 from finecliper.data.manifest import ClipRecord

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from finecliper.config import AugmentConfig
+from finecliper.config.experiment import AugmentConfig
 from finecliper.errors import UserError
 from finecliper.face_layout import LANDMARK_FLIP, PARSING_FLIP
 

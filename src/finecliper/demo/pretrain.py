@@ -46,7 +46,7 @@ IMAGE_KINDS = ("frames", "parsing", "landmarks")
 def expression_sentences(classes: list[str]) -> tuple[list[str], list[str]]:
     """Sentences that say which expression a face shows and which it does not: the form of the PN
     descriptors (`model.pn`, with ModelConfig's default templates), as captions on the web word it."""
-    from finecliper.config import ModelConfig
+    from finecliper.config.model import ModelConfig
     from finecliper.model.pn import pn_sentences
 
     cfg = ModelConfig()

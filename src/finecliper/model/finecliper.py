@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from finecliper.config import ModelConfig
+from finecliper.config.model import ModelConfig
 from finecliper.errors import UserError
 from finecliper.model.adapter import Adapter, bottleneck_width, inject_adapters
 from finecliper.model.backbone import Backbone, load_backbone

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from finecliper import __version__, atomic
-from finecliper.config import ModelConfig
+from finecliper.config.model import ModelConfig
 from finecliper.errors import UserError
 
 FORMAT = "finecliper-checkpoint-1"
@@ -151,7 +151,7 @@ def load_model(checkpoint: str | Path, overrides: list[str] = (), class_names: l
     transfer); `overrides` ("key=value") change the recorded config, e.g. model.weights=PATH when the
     backbone lies elsewhere on this machine. The backbone must be the one the checkpoint was trained on.
     """
-    from finecliper.config import experiment_from_dict
+    from finecliper.config.loading import experiment_from_dict
     from finecliper.model import build_model
 
     state, record = load_checkpoint(checkpoint)

@@ -25,7 +25,8 @@ import torch
 import yaml
 
 from finecliper import atomic
-from finecliper.config import ExperimentConfig, to_dict
+from finecliper.config.experiment import ExperimentConfig
+from finecliper.config.strict import to_dict
 from finecliper.data.dataset import CAPTIONS, ClipDataset, collate, worker_init
 from finecliper.data.manifest import ClipRecord, read_manifest
 from finecliper.errors import UserError
