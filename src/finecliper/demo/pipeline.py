@@ -146,7 +146,7 @@ def make_clip(out: Path, settings: DemoSettings, train_records, cues: Path, desc
     from finecliper.data.descriptions import read_descriptions
     from finecliper.demo.pretrain import ARCHITECTURE, pretrain_clip, pretraining_pairs
     from finecliper.demo.vocabulary import demo_tokenizer
-    from finecliper.model.backbone import architecture_dict
+    from finecliper.model.architectures import architecture_dict
     from finecliper.synth.generate import read_clips
 
     folder = out / "clip"

@@ -131,7 +131,8 @@ def pretrain_clip(images: np.ndarray, targets: np.ndarray, texts: list[str], tok
     from tqdm import tqdm
 
     from finecliper.data.transforms import normalize
-    from finecliper.model.backbone import architecture_dict, build_clip
+    from finecliper.model.architectures import architecture_dict
+    from finecliper.model.backbone import build_clip
 
     if len(images) != len(targets) or len(images) < 2:
         raise UserError("contrastive pretraining needs at least two images with their text targets")

@@ -15,10 +15,12 @@ if configured learnable. Everything else is frozen, and only trainable tensors r
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from finecliper.config.model import ModelConfig
 from finecliper.errors import UserError
@@ -115,10 +117,6 @@ class FineCLIPER(nn.Module):
         it) gets the flag and `_gradient_checkpointing_func`. The towers themselves are plain modules in
         transformers 4.x (no `gradient_checkpointing_enable`), and each needs its own `context_fn`.
         """
-        from functools import partial
-
-        from torch.utils.checkpoint import checkpoint
-
         for tower, selector in ((self.clip.vision_model, self.image_branch), (self.clip.text_model, self.text_branch)):
             func = partial(checkpoint, use_reentrant=False, context_fn=selector.checkpoint_contexts)
             flagged = [m for m in tower.modules() if hasattr(m, "gradient_checkpointing")]
