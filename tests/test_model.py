@@ -201,7 +201,7 @@ def test_meta_counts_equal_real_counts():
 
 
 def test_loaded_trainable_tensors_take_the_models_dtype_and_drop_the_pn_cache():
-    from finecliper.training.checkpoint import load_trainable
+    from finecliper.inference.checkpoint import load_trainable
 
     model = tiny("B16").to(torch.bfloat16).eval()
     first = model.pn_embeddings()
