@@ -210,3 +210,22 @@ def test_loaded_trainable_tensors_take_the_models_dtype_and_drop_the_pn_cache():
     for key, value in model.trainable_state_dict().items():
         assert value.dtype == torch.bfloat16 and torch.equal(value, state[key].to(torch.bfloat16)), key
     assert not model.training and model.pn_embeddings() is not first
+
+
+def test_bench_model_times_the_training_and_inference_code(monkeypatch):
+    """`finecliper bench model` measures the functions training and prediction run, not a copy of them."""
+    from finecliper.bench import model as bench
+    from finecliper.inference import scoring
+    from finecliper.training import trainer
+
+    assert bench.forward_backward is trainer.forward_backward and bench.forward is scoring.forward
+    calls = []
+    monkeypatch.setattr(bench, "forward_backward", lambda *a, **k: calls.append("train") or trainer.forward_backward(*a, **k))
+    monkeypatch.setattr(bench, "forward", lambda *a, **k: calls.append("infer") or scoring.forward(*a, **k))
+    result = bench.run("B16-Full", ["backbone=tiny"], warmup=1, steps=2)
+    assert calls == ["train"] * 3 + ["infer"] * 3
+    assert list(result) == [
+        "preset", "device", "device_name", "threads", "dtype", "batch_size", "frames", "image_size", "tunable",
+        "total", "train_step_s", "train_clips_per_s", "inference_s", "inference_clips_per_s", "peak_memory_mb",
+        "peak_memory_kind", "rss_before_step_mb"]
+    assert result["dtype"] == "float32" and result["train_step_s"] > 0 and result["inference_s"] > 0
