@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 
 
 class FineCLIPER(nn.Module):
+    """FineCLIPER around a frozen CLIP: branch adapters, temporal fusion, PN head, description branch.
+
+    Built from a `ModelConfig` (branches, adapter widths and layers, fusion, PN templates, the weight w),
+    the class names (whose PN sentences it embeds) and a loaded `Backbone` (default: the one `cfg` names,
+    loaded strictly before any adapter goes in). Everything is frozen except the adapters, the fusion
+    transformer, the adaptive-weight gate and, if configured, the logit scale: `trainable_state_dict()`
+    is what a checkpoint holds. `forward(batch)` gives embeddings, PN scores and losses (module docstring).
+    """
+
     def __init__(self, cfg: ModelConfig, class_names: list[str], backbone: Backbone | None = None):
         super().__init__()
         cfg.validate()
