@@ -16,14 +16,15 @@ import json
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from finecliper import atomic
+from finecliper.cues.extract import CROP_MODES, PARSING_BACKENDS
 from finecliper.errors import UserError
+from finecliper.inference import DESCRIBE_MODES  # light: Predictor is loaded on first use
 
 
 def register(subparsers) -> None:
-    from finecliper.cues.extract import CROP_MODES, PARSING_BACKENDS
-    from finecliper.inference import DESCRIBE_MODES
-
     p = subparsers.add_parser("predict", help="expression of video files with a trained checkpoint")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video file or folder of frames")
     p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint of `finecliper train`")
@@ -46,9 +47,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
-    from finecliper.inference import Predictor
+    from finecliper.inference import Predictor  # torch and the model: only when predicting
 
     if args.description is not None and len(args.videos) > 1:
         raise UserError("--description describes one clip; give a single VIDEO with it")
