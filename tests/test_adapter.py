@@ -9,6 +9,7 @@ from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.model import FineCLIPER
 from finecliper.model.adapter import Adapter, ParallelAdapterSeam, SerialAdapterSeam
+from finecliper.model.architectures import ARCHITECTURES, architecture_dict
 from finecliper.model.backbone import Backbone, build_clip
 from finecliper.model.tokenizer import builtin_tokenizer
 from finecliper.presets import model_config
@@ -16,16 +17,30 @@ from finecliper.presets import model_config
 CLASSES = class_names("dfew")
 
 
-def _model_and_plain(preset="B16-Full", overrides=()):
-    """A FineCLIPER on a seeded tiny CLIP, and a plain transformers CLIPModel with the same weights."""
+def _parameters(name: str) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_clip(name).parameters())
+
+
+# Architectures small enough to build with real weights on a CPU in a test; the others are built on the
+# meta device (test_backbone.py).
+REAL_SIZE = [name for name in ARCHITECTURES.names() if _parameters(name) < 20_000_000]
+
+
+def test_the_tests_build_some_architectures_for_real():
+    assert {"tiny", "small"} <= set(REAL_SIZE) and "ViT-B/16" not in REAL_SIZE
+
+
+def _model_and_plain(preset="B16-Full", overrides=(), architecture="tiny"):
+    """A FineCLIPER on a seeded CLIP of `architecture`, and a plain transformers CLIPModel with the same weights."""
     from transformers import CLIPModel
 
     torch.manual_seed(0)
     tok = builtin_tokenizer()
-    clip = build_clip("tiny", tok.eos_token_id)
+    clip = build_clip(architecture, tok.eos_token_id)
     plain = CLIPModel(clip.config).eval()
     plain.load_state_dict(clip.state_dict())
-    cfg = model_config(preset, ["backbone=tiny", *overrides])
+    cfg = model_config(preset, [f"backbone={architecture}", *overrides])
     model = FineCLIPER(cfg, CLASSES, Backbone(clip, tok, "random")).eval()
     return model, plain
 
@@ -40,9 +55,11 @@ def _plain_text(plain, ids, mask):
     return out if isinstance(out, torch.Tensor) else out.pooler_output
 
 
-def test_adapted_towers_equal_plain_clip_at_init_for_every_branch():
-    model, plain = _model_and_plain()
-    pixels = torch.randn(5, 3, 32, 32)
+@pytest.mark.parametrize("architecture", REAL_SIZE)
+def test_adapted_towers_equal_plain_clip_at_init_for_every_branch(architecture):
+    model, plain = _model_and_plain(architecture=architecture)
+    size = architecture_dict(architecture)["vision_config"]["image_size"]
+    pixels = torch.randn(5, 3, size, size)
     with torch.no_grad():
         expected = _plain_image(plain, pixels)
         for branch in ("video", "parsing", "landmarks", None):

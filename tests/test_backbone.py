@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import gzip
+import json
+from importlib import resources
 
 import pytest
 import torch
 
+from finecliper.datasets import class_names
 from finecliper.errors import UserError
-from finecliper.model.backbone import architecture_dict, build_clip, load_backbone
+from finecliper.model import build_model
+from finecliper.model.adapter import ParallelAdapterSeam, SerialAdapterSeam
+from finecliper.model.architectures import ARCHITECTURES, architecture_dict, discover
+from finecliper.model.backbone import build_clip, load_backbone
 from finecliper.model.tokenizer import builtin_tokenizer, load_tokenizer
+from finecliper.presets import model_config
+
+ARCH_FOLDER = resources.files("finecliper").joinpath("arch")
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +180,46 @@ def test_builtin_tokenizer_is_byte_level():
 def test_unknown_backbone_is_refused():
     with pytest.raises(UserError, match="unknown backbone 'ViT-H/14'"):
         architecture_dict("ViT-H/14")
+
+
+def test_every_json_file_in_arch_is_a_registered_architecture():
+    files = sorted(p.name for p in ARCH_FOLDER.iterdir() if p.name.endswith(".json"))
+    assert sorted(arch.file for _, arch in ARCHITECTURES.items()) == files
+    assert {"ViT-B/16", "ViT-B/32", "ViT-L/14", "tiny", "small"} <= set(ARCHITECTURES.names())
+    assert "name" not in architecture_dict("ViT-B/16") and "_comment" not in architecture_dict("ViT-B/16")
+
+
+def test_a_new_json_file_is_a_new_architecture(tmp_path):
+    data = json.loads(ARCH_FOLDER.joinpath("tiny.json").read_text())
+    data.update(name="tiny-wide", vision_config={**data["vision_config"], "hidden_size": 64})
+    (tmp_path / "tiny-wide.json").write_text(json.dumps(data))
+    (tmp_path / "README.txt").write_text("not an architecture")
+    registry = discover(tmp_path)
+    assert registry.names() == ["tiny-wide"]
+    assert registry.get("tiny-wide").config["vision_config"]["hidden_size"] == 64
+    (tmp_path / "nameless.json").write_text(json.dumps({"projection_dim": 32}))
+    with pytest.raises(ValueError, match='nameless.json has no "name"'):
+        discover(tmp_path)
+
+
+def test_architecture_dict_is_a_copy():
+    architecture_dict("tiny")["vision_config"]["hidden_size"] = 1
+    assert architecture_dict("tiny")["vision_config"]["hidden_size"] == 32
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES.names())
+def test_every_architecture_builds_on_the_meta_device_with_adapters_in_every_layer(name):
+    arch = architecture_dict(name)
+    model = build_model(model_config("B16-Full", [f"backbone={name}"]), class_names("dfew"), meta=True)
+    config = model.clip.config
+    for tower in ("vision_config", "text_config"):
+        for key, value in arch[tower].items():
+            if key != "eos_token_id":  # set from the tokenizer, whose end-of-text id the tower pools at
+                assert getattr(getattr(config, tower), key) == value, (tower, key)
+    assert config.projection_dim == arch["projection_dim"] and model.image_size == arch["vision_config"]["image_size"]
+    for tower in (model.clip.vision_model, model.clip.text_model):
+        assert len(tower.encoder.layers) > 0
+        for layer in tower.encoder.layers:
+            assert isinstance(layer.self_attn, SerialAdapterSeam) and isinstance(layer.mlp, ParallelAdapterSeam)
+    tunable, total = model.count_parameters()
+    assert 0 < tunable < total

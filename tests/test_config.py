@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from finecliper.config import ModelConfig, apply_overrides, from_dict
+from finecliper.config.model import ModelConfig
+from finecliper.config.strict import apply_overrides, from_dict
 from finecliper.errors import UserError
 from finecliper.presets import PAPER_TUNABLE_M, model_config
 
@@ -61,3 +65,13 @@ def test_vit_b16_presets_land_on_the_papers_tunable_counts():
     for name, c in counts.items():
         assert round(c["tunable"] / 1e6) == PAPER_TUNABLE_M[name], (name, c["tunable"])
         assert c["total"] > 150_000_000  # the frozen ViT-B/16 CLIP is counted in the total
+
+
+def test_params_prints_the_table_of_the_readme(capsys):
+    """`finecliper params` prints exactly the table the README shows (every registered preset, real sizes)."""
+    from finecliper.cli import main
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    table = re.search(r"`finecliper params` builds .*?\n```\n(.*?)```", readme, re.S).group(1)
+    assert main(["params"]) == 0
+    assert capsys.readouterr().out == table

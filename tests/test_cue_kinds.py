@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from finecliper.config import IMAGE_BRANCHES
+from finecliper.config.model import IMAGE_BRANCHES
 from finecliper.data.cue_kinds import CUE_KINDS, CueKind
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.dataset import ClipDataset

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from finecliper.cli import main
-from finecliper.config import AugmentConfig
+from finecliper.config.experiment import AugmentConfig
 from finecliper.data.cue_kinds.landmarks import LANDMARK_COLOR
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.dataset import ClipDataset

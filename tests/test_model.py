@@ -40,8 +40,14 @@ def test_every_preset_runs_forward_and_backward(preset, with_descriptions):
     assert out["embedding"].shape == out["video"].shape == (3, model.clip.config.projection_dim)
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
-    for name, p in model.named_parameters():
-        if p.requires_grad and p.grad is not None:
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    # Every trainable tensor takes part in the forward pass and gets a gradient, except, in a batch without
+    # descriptions, the description adapters and the adaptive-weight gate (such clips keep w = 1).
+    unused = set() if with_descriptions else {
+        name for name in trainable if ".adapters.desc." in name or name.startswith("weight_gate.")}
+    assert {name for name, p in trainable.items() if p.grad is None} == unused
+    for name, p in trainable.items():
+        if name not in unused:
             assert torch.isfinite(p.grad).all(), name
     if model.cfg.descriptions and with_descriptions:
         assert torch.isfinite(out["loss_align"]) and out["description"] is not None
@@ -49,11 +55,30 @@ def test_every_preset_runs_forward_and_backward(preset, with_descriptions):
         assert "loss_align" not in out and torch.equal(out["weight"], torch.ones(3))
 
 
+def trainable_shapes(model) -> dict[str, tuple[int, ...]]:
+    return {name: tuple(p.shape) for name, p in model.named_parameters() if p.requires_grad}
+
+
+def scores_with_random_trainables(model) -> torch.Tensor:
+    """Scores of a fixed batch after every trainable tensor is drawn afresh from one seed (in name order),
+    so that two models with the same trainable tensors differ only in what their configs make them compute."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _, p in sorted((n, p) for n, p in model.named_parameters() if p.requires_grad):
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+        return model.eval()(make_batch(model))["scores"]
+
+
 @pytest.mark.parametrize("ablation", list(ABLATIONS))
-def test_every_ablation_builds_and_runs(ablation):
-    model = tiny("B16-Full", *ABLATIONS[ablation])
+def test_every_ablation_changes_the_model(ablation):
+    base, model = tiny("B16-Full"), tiny("B16-Full", *ABLATIONS[ablation])
     out = model(make_batch(model))
     assert torch.isfinite(out["loss"])
+    if trainable_shapes(model) == trainable_shapes(base):
+        # The same trainable tensors (negation, adapter scale): the override must change the computation.
+        assert not torch.allclose(scores_with_random_trainables(model), scores_with_random_trainables(base))
+    else:  # a branch, its adapters or the gate removed
+        assert set(trainable_shapes(model)) < set(trainable_shapes(base))
 
 
 def test_text_embeddings_do_not_depend_on_padding():
@@ -201,7 +226,7 @@ def test_meta_counts_equal_real_counts():
 
 
 def test_loaded_trainable_tensors_take_the_models_dtype_and_drop_the_pn_cache():
-    from finecliper.training.checkpoint import load_trainable
+    from finecliper.inference.checkpoint import load_trainable
 
     model = tiny("B16").to(torch.bfloat16).eval()
     first = model.pn_embeddings()
@@ -210,3 +235,22 @@ def test_loaded_trainable_tensors_take_the_models_dtype_and_drop_the_pn_cache():
     for key, value in model.trainable_state_dict().items():
         assert value.dtype == torch.bfloat16 and torch.equal(value, state[key].to(torch.bfloat16)), key
     assert not model.training and model.pn_embeddings() is not first
+
+
+def test_bench_model_times_the_training_and_inference_code(monkeypatch):
+    """`finecliper bench model` measures the functions training and prediction run, not a copy of them."""
+    from finecliper.bench import model as bench
+    from finecliper.inference import scoring
+    from finecliper.training import trainer
+
+    assert bench.forward_backward is trainer.forward_backward and bench.forward is scoring.forward
+    calls = []
+    monkeypatch.setattr(bench, "forward_backward", lambda *a, **k: calls.append("train") or trainer.forward_backward(*a, **k))
+    monkeypatch.setattr(bench, "forward", lambda *a, **k: calls.append("infer") or scoring.forward(*a, **k))
+    result = bench.run("B16-Full", ["backbone=tiny"], warmup=1, steps=2)
+    assert calls == ["train"] * 3 + ["infer"] * 3
+    assert list(result) == [
+        "preset", "device", "device_name", "threads", "dtype", "batch_size", "frames", "image_size", "tunable",
+        "total", "train_step_s", "train_clips_per_s", "inference_s", "inference_clips_per_s", "peak_memory_mb",
+        "peak_memory_kind", "rss_before_step_mb"]
+    assert result["dtype"] == "float32" and result["train_step_s"] > 0 and result["inference_s"] > 0

@@ -9,17 +9,19 @@ import pytest
 import torch
 
 from finecliper.cli import main
-from finecliper.config import experiment_from_dict, to_dict
+from finecliper.config.loading import experiment_from_dict
+from finecliper.config.strict import to_dict
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import CueStore
 from finecliper.data.dataset import ClipDataset, collate
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
+from finecliper.inference import Predictor
+from finecliper.inference.checkpoint import backbone_identity, load_model, save_checkpoint
+from finecliper.inference.dataset import make_dataset
 from finecliper.model import build_model
-from finecliper.predict import Predictor
 from finecliper.training import evaluate
-from finecliper.training.checkpoint import backbone_identity, load_model, save_checkpoint
 from finecliper.training.distributed import Dist
-from finecliper.training.trainer import Trainer, make_dataset
+from finecliper.training.trainer import Trainer
 from media import astronaut, write_video
 from test_cues_pipeline import moving
 from test_training import make_clips, tiny_experiment

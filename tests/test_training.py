@@ -19,9 +19,9 @@ import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from finecliper.cli import main
-from finecliper.config import experiment_from_dict
+from finecliper.config.loading import experiment_from_dict
 from finecliper.data.manifest import ClipRecord, write_manifest
-from finecliper.training.checkpoint import load_checkpoint
+from finecliper.inference.checkpoint import load_checkpoint
 from finecliper.training.metrics import classification_metrics
 from finecliper.training.trainer import Trainer
 from media import write_frames
@@ -97,9 +97,9 @@ def test_tiny_preset_overfits_sixteen_clips(clips, tmp_path):
 
 def test_checkpoint_holds_only_trainable_tensors(tmp_path):
     from finecliper.datasets import class_names
+    from finecliper.inference.checkpoint import save_checkpoint
     from finecliper.model import build_model
     from finecliper.presets import model_config
-    from finecliper.training.checkpoint import save_checkpoint
 
     model = build_model(model_config("B16-Full", ["backbone=tiny"]), class_names("dfew"))
     path = save_checkpoint(tmp_path / "ck", model, {"backbone": {}})

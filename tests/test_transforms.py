@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from finecliper.config import AugmentConfig
+from finecliper.config.experiment import AugmentConfig
 from finecliper.data.color import color_jitter
 from finecliper.data.cue_kinds import CUE_KINDS
 from finecliper.data.cue_kinds.landmarks import dot_radius, render_landmarks

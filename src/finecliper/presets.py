@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from finecliper.config import ModelConfig, apply_overrides, from_dict
+from finecliper.config.model import ModelConfig
+from finecliper.config.strict import apply_overrides, from_dict
 from finecliper.errors import UserError
 
 _BOTH_CUES = ["parsing", "landmarks"]

@@ -1,1 +1,1 @@
-"""Benchmarks of the package's stages (data, cues, describers, model), run by `finecliper bench`."""
+"""Benchmarks of the package's own code: speed and memory of the model, the data pipeline, cues and describers."""

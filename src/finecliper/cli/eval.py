@@ -22,7 +22,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from finecliper.training.trainer import evaluate_checkpoint, uar_war_line
+    from finecliper.training.evaluate import evaluate_checkpoint
+    from finecliper.training.metrics import uar_war_line
 
     metrics = evaluate_checkpoint(args.checkpoint, args.manifest, args.out, args.overrides, args.dataset,
                                   args.device, args.batch_size, args.workers)

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
+from tqdm import tqdm
+
+from finecliper import atomic
+from finecliper.cues.extract import CROP_MODES, PARSING_BACKENDS
 from finecliper.errors import UserError
+from finecliper.inference import DESCRIBE_MODES  # light: Predictor is loaded on first use
 
 
 def register(subparsers) -> None:
-    from finecliper.cues.extract import CROP_MODES, PARSING_BACKENDS
-    from finecliper.predict import DESCRIBE_MODES
-
     p = subparsers.add_parser("predict", help="expression of video files with a trained checkpoint")
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video file or folder of frames")
     p.add_argument("--checkpoint", required=True, help="a .safetensors checkpoint of `finecliper train`")
@@ -46,8 +47,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from finecliper import atomic
-    from finecliper.predict import Predictor
+    from finecliper.inference import Predictor  # torch and the model: only when predicting
 
     if args.description is not None and len(args.videos) > 1:
         raise UserError("--description describes one clip; give a single VIDEO with it")
@@ -58,8 +58,6 @@ def run(args) -> int:
         raise UserError(f"video {missing[0]} does not exist")
     predictor = Predictor(args.checkpoint, args.overrides, args.device, args.crop, args.describe,
                           args.parsing_backend, args.parsing_weights)
-    from tqdm import tqdm
-
     # A bar for several clips; lines go through it so they do not tear it apart.
     bar = tqdm(args.videos, desc="predict", unit="clip", dynamic_ncols=True, file=sys.stderr,
                disable=len(args.videos) < 2)
@@ -69,9 +67,7 @@ def run(args) -> int:
         predictions.append(pred)
         if not args.json:
             bar.write(_line(pred, args.top), file=sys.stdout)
-    result = {"checkpoint": str(args.checkpoint), "class_names": predictor.class_names,
-              "predictions": [asdict(p) for p in predictions]}
-    text = json.dumps(result, indent=2) + "\n"
+    text = json.dumps(predictor.json_object(predictions), indent=2) + "\n"
     if args.out:
         atomic.write_text(Path(args.out), text)
     if args.json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from finecliper.config import load_experiment
+from finecliper.config.loading import load_experiment
 
 
 def register(subparsers) -> None:
@@ -25,7 +25,8 @@ def add_run_arguments(p) -> None:
 
 def run(args, zero_shot: bool = False) -> int:
     from finecliper.training import distributed
-    from finecliper.training.trainer import Trainer, uar_war_line
+    from finecliper.training.metrics import uar_war_line
+    from finecliper.training.trainer import Trainer
 
     overrides = list(args.overrides) + (["train.zero_shot=true"] if zero_shot else [])
     cfg = load_experiment(args.config, overrides)

@@ -11,7 +11,7 @@ import math
 import cv2
 import numpy as np
 
-from finecliper.config import AugmentConfig
+from finecliper.config.experiment import AugmentConfig
 
 # RGB <-> YIQ: a hue rotation is a rotation of the (I, Q) plane; cheaper than a round trip through HSV.
 _RGB2YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=np.float32)

@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import Dataset
 
 from finecliper import labels as labels_mod
-from finecliper.config import AugmentConfig
+from finecliper.config.experiment import AugmentConfig
 from finecliper.data.color import color_jitter
 from finecliper.data.cue_kinds import CUE_KINDS
 from finecliper.data.cue_store import ClipCues, CueStore, open_cues

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finecliper.config import AugmentConfig
+from finecliper.config.experiment import AugmentConfig
 from finecliper.data.images import resize_stack
 from finecliper.errors import UserError
 

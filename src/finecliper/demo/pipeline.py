@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from finecliper import atomic
-from finecliper.config import IMAGE_BRANCHES, TEXT_BRANCHES
+from finecliper.config.model import IMAGE_BRANCHES, TEXT_BRANCHES
 from finecliper.errors import UserError
 from finecliper.synth.generate import SynthSettings, class_list
 
@@ -146,7 +146,7 @@ def make_clip(out: Path, settings: DemoSettings, train_records, cues: Path, desc
     from finecliper.data.descriptions import read_descriptions
     from finecliper.demo.pretrain import ARCHITECTURE, pretrain_clip, pretraining_pairs
     from finecliper.demo.vocabulary import demo_tokenizer
-    from finecliper.model.backbone import architecture_dict
+    from finecliper.model.architectures import architecture_dict
     from finecliper.synth.generate import read_clips
 
     folder = out / "clip"
@@ -193,7 +193,7 @@ def experiment(out: Path, settings: DemoSettings, preset: str, manifests: dict[s
 
 def train_variant(run_dir: Path, config: dict) -> dict:
     """Train (or resume, or reuse) one variant; returns its results.json."""
-    from finecliper.config import experiment_from_dict
+    from finecliper.config.loading import experiment_from_dict
     from finecliper.training.trainer import Trainer
 
     results = run_dir / "results.json"

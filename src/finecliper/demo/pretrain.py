@@ -46,7 +46,7 @@ IMAGE_KINDS = ("frames", "parsing", "landmarks")
 def expression_sentences(classes: list[str]) -> tuple[list[str], list[str]]:
     """Sentences that say which expression a face shows and which it does not: the form of the PN
     descriptors (`model.pn`, with ModelConfig's default templates), as captions on the web word it."""
-    from finecliper.config import ModelConfig
+    from finecliper.config.model import ModelConfig
     from finecliper.model.pn import pn_sentences
 
     cfg = ModelConfig()
@@ -131,7 +131,8 @@ def pretrain_clip(images: np.ndarray, targets: np.ndarray, texts: list[str], tok
     from tqdm import tqdm
 
     from finecliper.data.transforms import normalize
-    from finecliper.model.backbone import architecture_dict, build_clip
+    from finecliper.model.architectures import architecture_dict
+    from finecliper.model.backbone import build_clip
 
     if len(images) != len(targets) or len(images) < 2:
         raise UserError("contrastive pretraining needs at least two images with their text targets")

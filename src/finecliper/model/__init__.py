@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from finecliper.config import ModelConfig
+from finecliper.config.model import ModelConfig
 from finecliper.model.backbone import load_backbone
 from finecliper.model.finecliper import FineCLIPER
 

@@ -1,6 +1,7 @@
 """The frozen CLIP backbone: architecture presets, local weights, and the tokenizer that goes with them.
 
-Architectures are Hugging Face `CLIPConfig` dicts shipped as JSON in `finecliper/arch/`. Weights come
+Architectures are Hugging Face `CLIPConfig` dicts shipped as JSON in `finecliper/arch/` (model/architectures.py
+registers every file there). Weights come
 only from a local path: a Hugging Face CLIP folder (`config.json`, `model.safetensors` or
 `pytorch_model.bin`, possibly sharded) or a single file holding either layout, OpenAI's `.pt` included.
 Loading is strict (every tensor used, none missing, every shape right) and happens before any adapter
@@ -13,25 +14,19 @@ import json
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 
 from finecliper.errors import UserError
+from finecliper.model.architectures import architecture_dict
 from finecliper.model.openai_clip import openai_to_hf, read_openai_state_dict
 from finecliper.model.tokenizer import builtin_tokenizer, load_tokenizer
 
 log = logging.getLogger(__name__)
 
-ARCHITECTURES = {
-    "ViT-B/16": "vit-b-16.json",
-    "ViT-B/32": "vit-b-32.json",
-    "ViT-L/14": "vit-l-14.json",
-    "tiny": "tiny.json",
-    "small": "small.json",  # the synthetic demo's own CLIP (finecliper demo pretrains it)
-}
 # Seed of the random weights used when no weights are given.
 RANDOM_BACKBONE_SEED = 0
 # Fields that must agree between a weights folder's config.json and the chosen architecture.
@@ -50,16 +45,6 @@ class Backbone:
     source: str  # the weights path, or "random"
 
 
-def architecture_dict(name: str) -> dict[str, Any]:
-    """The CLIPConfig dict of an architecture preset."""
-    if name not in ARCHITECTURES:
-        raise UserError(f"unknown backbone {name!r}; choose from {', '.join(ARCHITECTURES)}")
-    text = resources.files("finecliper").joinpath("arch", ARCHITECTURES[name]).read_text(encoding="utf-8")
-    data = json.loads(text)
-    data.pop("_comment", None)
-    return data
-
-
 def _skip_init():
     """Context that skips transformers' random initialisation (weights are loaded right after)."""
     try:
@@ -73,13 +58,13 @@ def _skip_init():
 
 
 def build_clip(architecture: str | dict[str, Any], eos_token_id: int | None = None, initialise: bool = True):
-    """A `CLIPModel` of `architecture` (a preset name, or its `architecture_dict`), using PyTorch's SDPA attention.
+    """A `CLIPModel` of `architecture` (a registered name, or its `architecture_dict`), using PyTorch's SDPA attention.
 
     `eos_token_id` is the id the text tower pools at; it must be the tokenizer's end-of-text id.
     initialise=False skips the random initialisation (seconds for ViT-L/14) when weights are loaded next.
     Call under `torch.device("meta")` to get the structure without memory (parameter counts).
     """
-    from transformers import CLIPConfig, CLIPModel
+    from transformers import CLIPConfig, CLIPModel  # seconds to import: only when a CLIP is built
 
     data = architecture_dict(architecture) if isinstance(architecture, str) else dict(architecture)
     if eos_token_id is not None:
@@ -100,8 +85,6 @@ def build_clip(architecture: str | dict[str, Any], eos_token_id: int | None = No
 
 def _read_tensor_file(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
         try:
             return load_file(str(path))
         except Exception as exc:

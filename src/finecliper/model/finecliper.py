@@ -15,12 +15,14 @@ if configured learnable. Everything else is frozen, and only trainable tensors r
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
-from finecliper.config import ModelConfig
+from finecliper.config.model import ModelConfig
 from finecliper.errors import UserError
 from finecliper.model.adapter import Adapter, bottleneck_width, inject_adapters
 from finecliper.model.backbone import Backbone, load_backbone
@@ -32,6 +34,15 @@ log = logging.getLogger(__name__)
 
 
 class FineCLIPER(nn.Module):
+    """FineCLIPER around a frozen CLIP: branch adapters, temporal fusion, PN head, description branch.
+
+    Built from a `ModelConfig` (branches, adapter widths and layers, fusion, PN templates, the weight w),
+    the class names (whose PN sentences it embeds) and a loaded `Backbone` (default: the one `cfg` names,
+    loaded strictly before any adapter goes in). Everything is frozen except the adapters, the fusion
+    transformer, the adaptive-weight gate and, if configured, the logit scale: `trainable_state_dict()`
+    is what a checkpoint holds. `forward(batch)` gives embeddings, PN scores and losses (module docstring).
+    """
+
     def __init__(self, cfg: ModelConfig, class_names: list[str], backbone: Backbone | None = None):
         super().__init__()
         cfg.validate()
@@ -115,10 +126,6 @@ class FineCLIPER(nn.Module):
         it) gets the flag and `_gradient_checkpointing_func`. The towers themselves are plain modules in
         transformers 4.x (no `gradient_checkpointing_enable`), and each needs its own `context_fn`.
         """
-        from functools import partial
-
-        from torch.utils.checkpoint import checkpoint
-
         for tower, selector in ((self.clip.vision_model, self.image_branch), (self.clip.text_model, self.text_branch)):
             func = partial(checkpoint, use_reentrant=False, context_fn=selector.checkpoint_contexts)
             flagged = [m for m in tower.modules() if hasattr(m, "gradient_checkpointing")]
@@ -215,6 +222,35 @@ class FineCLIPER(nn.Module):
             tokens[branch] = self.encode_images(x.flatten(0, 1), branch).view(b, t, -1)  # (B, T, D)
         return self.fusion(tokens)
 
+    def _mix_descriptions(self, batch: dict, v: torch.Tensor, scale: torch.Tensor):
+        """(w, z, d, alignment loss) of the batch's clips with descriptions mixed in; clips without one keep
+        w = 1 and z = v exactly (d and the loss are None when no clip has one)."""
+        b = v.shape[0]
+        weight = v.new_ones(b)
+        texts = batch.get("descriptions") or [None] * b
+        if len(texts) != b:
+            raise UserError(f"the batch has {b} clips but {len(texts)} descriptions")
+        # Decided on the host: no device tensor is read back (a sync) to choose the path.
+        keep = [bool(t and t.strip()) for t in texts]
+        if not all(keep) and not self._warned_no_description:
+            log.warning("some clips have no description: they are classified from video alone (w = 1)")
+            self._warned_no_description = True
+        if not any(keep):
+            return weight, v, None, None
+        present = [t for t, k in zip(texts, keep, strict=True) if k]
+        d_present = F.normalize(self.encode_text(present, "desc"), dim=-1).to(v.dtype)
+        # One small copy to the device; index ops instead of boolean-mask indexing (which syncs).
+        rows = torch.tensor([i for i, k in enumerate(keep) if k], device=v.device)
+        has = torch.zeros(b, dtype=torch.bool, device=v.device).index_fill_(0, rows, True)
+        d = v.new_zeros(v.shape).index_copy(0, rows, d_present)
+        if self.weight_gate is not None:
+            w = self.weight_gate(v, d).to(v.dtype)
+        else:
+            w = v.new_full((b,), float(self.cfg.video_weight))
+        weight = torch.where(has, w, weight)
+        z = torch.where(has[:, None], mix(v, d, weight), v)  # clips without text keep v exactly
+        return weight, z, d, alignment_loss(v.index_select(0, rows), d_present, scale)
+
     def forward(self, batch: dict) -> dict[str, torch.Tensor | None]:
         """Returns:
         video (B, D) unit clip embedding v; description (B, D) unit description embedding d or None;
@@ -223,37 +259,11 @@ class FineCLIPER(nn.Module):
         scores (B, C); and, when labels or descriptions allow, loss_pos, loss_neg, loss_align and loss.
         """
         v = F.normalize(self.encode_clip(batch), dim=-1)
-        b = v.shape[0]
         scale = self.logit_scale
         out: dict[str, torch.Tensor | None] = {"video": v, "description": None}
-        weight = v.new_ones(b)
-        z = v
-        loss_align = None
-
+        weight, z, loss_align = v.new_ones(v.shape[0]), v, None
         if self.cfg.descriptions:
-            texts = batch.get("descriptions") or [None] * b
-            if len(texts) != b:
-                raise UserError(f"the batch has {b} clips but {len(texts)} descriptions")
-            # Decided on the host: no device tensor is read back (a sync) to choose the path.
-            keep = [bool(t and t.strip()) for t in texts]
-            if not all(keep) and not self._warned_no_description:
-                log.warning("some clips have no description: they are classified from video alone (w = 1)")
-                self._warned_no_description = True
-            if any(keep):
-                present = [t for t, k in zip(texts, keep, strict=True) if k]
-                d_present = F.normalize(self.encode_text(present, "desc"), dim=-1).to(v.dtype)
-                # One small copy to the device; index ops instead of boolean-mask indexing (which syncs).
-                rows = torch.tensor([i for i, k in enumerate(keep) if k], device=v.device)
-                has = torch.zeros(b, dtype=torch.bool, device=v.device).index_fill_(0, rows, True)
-                d = v.new_zeros(v.shape).index_copy(0, rows, d_present)
-                if self.weight_gate is not None:
-                    w = self.weight_gate(v, d).to(v.dtype)
-                else:
-                    w = v.new_full((b,), float(self.cfg.video_weight))
-                weight = torch.where(has, w, weight)
-                z = torch.where(has[:, None], mix(v, d, weight), v)  # clips without text keep v exactly
-                out["description"] = d
-                loss_align = alignment_loss(v.index_select(0, rows), d_present, scale)
+            weight, z, out["description"], loss_align = self._mix_descriptions(batch, v, scale)
 
         p, n = self.pn_embeddings()
         pos_sim = z @ p.to(z.dtype).t()  # (B, C)

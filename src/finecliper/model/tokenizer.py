@@ -21,6 +21,9 @@ from pathlib import Path
 
 from finecliper.errors import UserError
 
+# transformers is imported inside the functions that need it: importing it takes a second or more, and
+# importing this package (for the architectures, PN sentences, counts) should not pay for it.
+
 OPENAI_BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"
 # OpenAI's SimpleTokenizer uses the first 49152 - 256 - 2 merges of its file.
 OPENAI_NUM_MERGES = 49152 - 256 - 2

@@ -1,70 +1,37 @@
 """Evaluation: predictions of a model over a dataset, sharded over processes, every clip counted once.
 
-Rank r scores clips r, r + world, r + 2·world, ... (no padding); the processes' predictions are
-gathered and put back in manifest order, so UAR and WAR are those of the whole manifest whatever the
-number of processes.
+Rank r scores clips r, r + world, r + 2·world, ... (no padding) with `finecliper.inference.scoring`; the
+processes' predictions are gathered and put back in manifest order, so UAR and WAR are those of the
+whole manifest whatever the number of processes. `evaluate_checkpoint` is `finecliper eval`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from finecliper import atomic
-from finecliper.data.dataset import collate, worker_init
+from finecliper.data.manifest import ClipRecord, read_manifest
+from finecliper.datasets import class_names as dataset_classes
 from finecliper.errors import UserError
+from finecliper.inference.checkpoint import load_model
+from finecliper.inference.dataset import make_dataset
+from finecliper.inference.scoring import score
+from finecliper.training import distributed
 from finecliper.training.distributed import Dist
 from finecliper.training.metrics import classification_metrics
 from finecliper.training.plots import save_confusion_png
-from finecliper.training.sampler import EvalShard
 
 
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-def autocast_for(device: torch.device, precision: str):
-    """bf16 autocast on CUDA ("auto" or "bf16"), on CPU only when "bf16" is asked for."""
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if not use_bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-@torch.no_grad()
 def predict(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
             progress: bool = False) -> dict[str, np.ndarray]:
     """{"pred": (N,), "label": (N,), "scores": (N, C)} in dataset order, on every process."""
-    shard = EvalShard(len(dataset), dist.rank, dist.world)
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=shard, num_workers=workers, collate_fn=collate,
-        worker_init_fn=worker_init if workers else None, pin_memory=dist.device.type == "cuda",
-    )
-    was_training = model.training
-    model.eval()
-    scores, labels = [], []
-    iterator = loader
-    if progress and dist.main:
-        from tqdm import tqdm
-
-        iterator = tqdm(loader, desc="eval", unit="batch", dynamic_ncols=True)
-    for batch in iterator:
-        labels.append(batch.pop("labels", torch.full((len(batch["ids"]),), -1)).numpy())
-        with autocast_for(dist.device, precision):
-            out = model(to_device(batch, dist.device))
-        scores.append(out["scores"].float().cpu().numpy())
-    model.train(was_training)
-    num_classes = len(model.class_names)
-    mine = {
-        "index": np.asarray(shard.indices, dtype=np.int64),
-        "scores": np.concatenate(scores) if scores else np.zeros((0, num_classes), np.float32),
-        "label": np.concatenate(labels) if labels else np.zeros(0, np.int64),
-    }
-    parts = dist.gather(mine)
+    indices = np.arange(dist.rank, len(dataset), dist.world, dtype=np.int64)
+    scores, labels = score(model, dataset, indices.tolist(), batch_size, workers, dist.device, precision,
+                           progress=progress and dist.main)
+    parts = dist.gather({"index": indices, "scores": scores, "label": labels})
     index = np.concatenate([p["index"] for p in parts])
     order = np.argsort(index)
     if not np.array_equal(index[order], np.arange(len(dataset))):
@@ -88,3 +55,35 @@ def write_metrics(metrics: dict, out_dir: str | Path, stem: str, title: str = ""
     out_dir = Path(out_dir)
     atomic.write_text(out_dir / f"{stem}.json", json.dumps(metrics, indent=2) + "\n")
     save_confusion_png(metrics["confusion"], metrics["class_names"], out_dir / f"{stem}_confusion.png", title)
+
+
+def fold_of(records: list[ClipRecord]) -> int | None:
+    """The fold the records share, or None (no fold, or several)."""
+    folds = {r.fold for r in records}
+    return folds.pop() if len(folds) == 1 else None
+
+
+def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, overrides: list[str],
+                        dataset: str | None = None, device: str | None = None, batch_size: int = 8,
+                        workers: int = 2) -> dict:
+    """`finecliper eval`: a checkpoint on a manifest (its dataset's classes, or `dataset`'s for zero-shot)."""
+    model, cfg, record = load_model(checkpoint, overrides, dataset_classes(dataset) if dataset else None)
+    names = list(model.class_names)
+    zero_shot = names != record["class_names"]
+    dist = distributed.setup(device)
+    model.to(dist.device)
+    records = read_manifest(manifest, cfg.data.data_root)
+    data = make_dataset(records, cfg, names, False, model)
+    metrics = evaluate(model, data, dist, batch_size, workers, cfg.train.precision, progress=True)
+    metrics.update(checkpoint=str(checkpoint), manifest=str(manifest), zero_shot=zero_shot)
+    if dist.main:
+        out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{Path(manifest).stem}"
+        write_metrics(metrics, out, "metrics", f"{Path(checkpoint).stem} on {Path(manifest).stem}")
+        results = {"name": cfg.name, "preset": cfg.preset, "dataset": dataset or cfg.data.dataset,
+                   "fold": fold_of(records), "select_on": cfg.data.select_on, "zero_shot": zero_shot,
+                   "checkpoint": str(checkpoint), "test": metrics}
+        atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    # Leave together: a gloo process whose peer already closed the group can abort at teardown.
+    dist.barrier()
+    distributed.teardown()
+    return metrics

@@ -38,3 +38,8 @@ def classification_metrics(labels, preds, class_names: list[str]) -> dict:
         "num_clips": total,
         "class_names": list(class_names),
     }
+
+
+def uar_war_line(metrics: dict) -> str:
+    """The one-line summary `finecliper train` and `eval` print: UAR and WAR in %, and the number of clips."""
+    return f"UAR {metrics['uar'] * 100:.2f}  WAR {metrics['war'] * 100:.2f}  ({metrics['num_clips']} clips)"

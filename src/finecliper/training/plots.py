@@ -10,6 +10,8 @@ from finecliper import atomic
 
 
 def save_confusion_png(matrix, class_names: list[str], path: str | Path, title: str = "") -> None:
+    # Here, not at the top: matplotlib takes a second to import, and the headless backend must be chosen
+    # before pyplot is first imported.
     import matplotlib
 
     matplotlib.use("Agg")

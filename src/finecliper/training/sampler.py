@@ -1,10 +1,9 @@
-"""Deterministic clip order per epoch, sharded over processes, resumable in the middle of an epoch.
+"""Deterministic training clip order per epoch, sharded over processes, resumable in the middle of an epoch.
 
-Training: a permutation seeded by (seed, epoch), padded by wrapping around to a multiple of the world
-size so every process takes the same number of steps, then split by rank; `start` skips the clips
-already consumed before a resume, so a resumed run sees exactly the batches an unbroken run would.
-Evaluation: rank r takes clips r, r + world, ... with no padding, so that gathering the processes'
-predictions counts every clip exactly once.
+A permutation seeded by (seed, epoch), padded by wrapping around to a multiple of the world size so every
+process takes the same number of steps, then split by rank; `start` skips the clips already consumed
+before a resume, so a resumed run sees exactly the batches an unbroken run would. (Evaluation shards
+without padding: training/evaluate.py.)
 """
 
 from __future__ import annotations
@@ -34,14 +33,3 @@ class TrainOrder(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return self.per_process() - self.start
-
-
-class EvalShard(torch.utils.data.Sampler[int]):
-    def __init__(self, size: int, rank: int = 0, world: int = 1):
-        self.indices = list(range(rank, size, world))
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)

@@ -19,31 +19,34 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 import yaml
+from tqdm import tqdm
 
 from finecliper import atomic
-from finecliper.config import ExperimentConfig, to_dict
-from finecliper.data.dataset import CAPTIONS, ClipDataset, collate, worker_init
+from finecliper.config.experiment import ExperimentConfig
+from finecliper.config.strict import to_dict
+from finecliper.data.dataset import collate, worker_init
 from finecliper.data.manifest import ClipRecord, read_manifest
 from finecliper.datasets import class_names as dataset_classes
 from finecliper.errors import UserError
-from finecliper.model import build_model
-from finecliper.training import distributed
-from finecliper.training.checkpoint import (
+from finecliper.inference.checkpoint import (
     backbone_identity,
     check_compatible,
     load_checkpoint,
-    load_model,
-    load_resume,
     load_trainable,
     read_record,
     save_checkpoint,
-    save_resume,
 )
-from finecliper.training.evaluate import autocast_for, evaluate, to_device, write_metrics
+from finecliper.inference.dataset import make_dataset
+from finecliper.inference.runtime import autocast_for, to_device
+from finecliper.model import build_model
+from finecliper.training import distributed
+from finecliper.training.evaluate import evaluate, fold_of, write_metrics
+from finecliper.training.resume import load_resume, save_resume
 from finecliper.training.sampler import TrainOrder
 from finecliper.training.split import stratified_split
 
@@ -59,35 +62,6 @@ def load_records(path: str | None, what: str, cfg: ExperimentConfig) -> list[Cli
     if path is None:
         raise UserError(f"the config has no data.{what}_manifest; build one with `finecliper manifest`")
     return read_manifest(path, cfg.data.data_root)
-
-
-def make_dataset(records: list[ClipRecord], cfg: ExperimentConfig, class_names: list[str], train: bool, model,
-                 cues=None, descriptions: dict[str, str | None] | None = None) -> ClipDataset:
-    """The dataset of a split, with exactly the cues and texts `model` needs (checked up front), at
-    data.image_size or else the model's own image size.
-
-    `cues` (a cue store or an id -> ClipCues mapping) and `descriptions` (id -> text) replace data.cues
-    and data.descriptions, e.g. for one clip of `finecliper predict`; given cues crop raw videos to their
-    face boxes even for a model without cue branches.
-    """
-    m = cfg.model
-    if cues is None:
-        if m.cues and cfg.data.cues is None:
-            raise UserError(f"preset {cfg.preset} uses {' and '.join(m.cues)} cues but data.cues names no cue "
-                            "store; run `finecliper cues` and set data.cues=DIR")
-        cues = cfg.data.cues if m.cues else None
-    if descriptions is None:
-        if m.descriptions and cfg.data.descriptions is None:
-            raise UserError(f"preset {cfg.preset} uses fine-grained descriptions but data.descriptions is not set; "
-                            "run `finecliper describe` and set data.descriptions=FILE (or 'captions')")
-        if cfg.data.descriptions not in (None, CAPTIONS) and not Path(cfg.data.descriptions).is_file():
-            raise UserError(f"descriptions file {cfg.data.descriptions} does not exist")
-        descriptions = cfg.data.descriptions
-    return ClipDataset(
-        records, class_names, train=train, num_frames=m.num_frames, size=cfg.data.image_size or model.image_size,
-        cues=cues, branches=m.cues, descriptions=descriptions if m.descriptions else None,
-        augment=cfg.data.augment, seed=cfg.train.seed,
-    )
 
 
 # ------------------------------------------------------------------------------------- schedule
@@ -116,7 +90,56 @@ def make_optimizer(model, cfg: ExperimentConfig) -> torch.optim.Optimizer:
 # -------------------------------------------------------------------------------------- the loop
 
 
+def forward_backward(net, batch: dict, device: torch.device, precision: str, grad_accum: int = 1,
+                     sync: bool = True) -> dict:
+    """One micro-batch of training: the forward pass under the run's autocast, then the backward pass of
+    its loss / grad_accum. sync=False keeps a DDP network's gradients local (accumulation). Returns the
+    model's output dict. `finecliper bench model` times this same function."""
+    context = contextlib.nullcontext() if sync else net.no_sync()
+    with context, autocast_for(device, precision):
+        out = net(to_device(batch, device))
+        loss = out["loss"] / grad_accum
+    loss.backward()
+    return out
+
+
+@dataclass
+class _Window:
+    """Steps since the last log (clips and start time, for the rate) and since the last loss check (the
+    summed loss, kept on the device: reading it back waits for the device, so it is read only when logging
+    or saving)."""
+
+    start: float = field(default_factory=time.perf_counter)
+    clips: int = 0
+    loss: torch.Tensor | None = None
+
+    def add(self, loss: torch.Tensor, clips: int) -> None:
+        self.loss = loss if self.loss is None else self.loss + loss
+        self.clips += clips
+
+    def check_loss(self, step: int) -> None:
+        """Stop when the loss summed since the last check is not finite."""
+        if self.loss is not None:
+            value = float(self.loss)
+            if not math.isfinite(value):
+                raise RuntimeError(f"the loss became {value} at step {step}; lower train.lr")
+        self.loss = None
+
+    def restart(self) -> float:
+        """Clips per second since the last restart; starts a new window."""
+        rate = self.clips / max(1e-9, time.perf_counter() - self.start)
+        self.start, self.clips = time.perf_counter(), 0
+        return rate
+
+
 class Trainer:
+    """One run of one fold: the model of `cfg`, its datasets, optimizer and schedule, and the state to resume.
+
+    `run()` trains epoch by epoch (`train_epoch`, then `end_epoch`: selection, best checkpoint, resume
+    state) and ends with `finish()`, the one score on the test fold. Under `torchrun` each process holds
+    one `Trainer`; the main process alone writes files.
+    """
+
     def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, device: str | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
@@ -125,7 +148,17 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model, self.class_names).to(self.dist.device)
         self.identity = backbone_identity(cfg.model)
+        self._make_datasets()
+        self._make_optimisation()
+        self.epoch = 0
+        self.step_in_epoch = 0  # optimizer steps done in the current epoch
+        self.global_step = 0
+        self.best = {"uar": -1.0, "epoch": None}
+        self.writer = None
 
+    def _make_datasets(self) -> None:
+        """The fit, selection and test splits and their datasets."""
+        cfg = self.cfg
         train_records = load_records(cfg.data.train_manifest, "train", cfg)
         self.test_records = load_records(cfg.data.test_manifest, "test", cfg) if cfg.data.test_manifest else []
         if cfg.data.select_on == "test" and not self.test_records and not cfg.train.zero_shot:
@@ -147,6 +180,9 @@ class Trainer:
         elif self.select_records:
             self.select_set = make_dataset(self.select_records, cfg, self.class_names, False, self.model)
 
+    def _make_optimisation(self) -> None:
+        """Micro-batch size, clip order, steps per epoch, optimizer, schedule, and the (DDP-wrapped) network."""
+        cfg = self.cfg
         per_step = self.dist.world * cfg.train.grad_accum
         if cfg.train.batch_size % per_step:
             raise UserError(f"train.batch_size {cfg.train.batch_size} is not divisible by processes x grad_accum "
@@ -169,11 +205,6 @@ class Trainer:
                 self.model, device_ids=[self.dist.local_rank] if self.dist.device.type == "cuda" else None,
                 find_unused_parameters=cfg.model.descriptions,
             )
-        self.epoch = 0
-        self.step_in_epoch = 0  # optimizer steps done in the current epoch
-        self.global_step = 0
-        self.best = {"uar": -1.0, "epoch": None}
-        self.writer = None
 
     # ---------------------------------------------------------------------------------- records
 
@@ -248,76 +279,71 @@ class Trainer:
         return self.finish()
 
     def train_epoch(self) -> None:
+        """The optimizer steps of the current epoch (from where a resumed run stopped)."""
         cfg = self.cfg.train
-        self.train_set.set_epoch(self.epoch)
-        self.order.set_epoch(self.epoch, start=self.step_in_epoch * cfg.grad_accum * self.micro)
-        loader = torch.utils.data.DataLoader(
-            self.train_set, batch_size=self.micro, sampler=self.order, num_workers=self.cfg.data.workers,
-            collate_fn=collate, worker_init_fn=worker_init if self.cfg.data.workers else None,
-            pin_memory=self.dist.device.type == "cuda", drop_last=True,
-            persistent_workers=False,
-        )
+        loader = self._loader()
         self.net.train()
         batches = iter(loader)
         bar = None
         if self.dist.main:
-            from tqdm import tqdm
-
             bar = tqdm(total=self.steps_per_epoch, initial=self.step_in_epoch, unit="step", dynamic_ncols=True,
                        desc=f"epoch {self.epoch + 1}/{cfg.epochs}")
-        window_start, window_clips = time.perf_counter(), 0
-        # Losses stay on the device until they are logged: reading one back waits for the device.
-        window_loss: torch.Tensor | None = None  # sum of the loss since the last check
-
-        def check_loss() -> None:
-            """Stop when the loss summed since the last check is not finite."""
-            nonlocal window_loss
-            if window_loss is not None:
-                value = float(window_loss)
-                if not math.isfinite(value):
-                    raise RuntimeError(f"the loss became {value} at step {self.global_step}; lower train.lr")
-            window_loss = None
-
+        window = _Window()
         while self.step_in_epoch < self.steps_per_epoch:
-            losses: dict[str, torch.Tensor] = {}
-            for micro_step in range(cfg.grad_accum):
-                batch = to_device(next(batches), self.dist.device)
-                sync = micro_step == cfg.grad_accum - 1 or not self.dist.enabled
-                context = contextlib.nullcontext() if sync else self.net.no_sync()
-                with context, autocast_for(self.dist.device, cfg.precision):
-                    out = self.net(batch)
-                    loss = out["loss"] / cfg.grad_accum
-                loss.backward()
-                for key in LOSS_KEYS:
-                    if key in out:
-                        part = out[key].detach().float() / cfg.grad_accum
-                        losses[key] = losses[key] + part if key in losses else part
-            window_loss = losses["loss"] if window_loss is None else window_loss + losses["loss"]
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), cfg.grad_clip)
-            self.optimizer.step()
-            self.scheduler.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.step_in_epoch += 1
-            self.global_step += 1
-            window_clips += cfg.batch_size
+            losses = self._optimizer_step(batches)
+            window.add(losses["loss"], cfg.batch_size)
             if bar is not None:
                 bar.update(1)
             if self.global_step % cfg.log_every == 0:
-                check_loss()
-                values = dict(zip(losses, torch.stack(list(losses.values())).tolist(), strict=True))
-                rate = window_clips / max(1e-9, time.perf_counter() - window_start)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{values['loss']:.3f}", clips_s=f"{rate:.1f}")
-                self.log_metrics({"step": self.global_step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
-                                  "clips_per_s": rate, **values})
-                window_start, window_clips = time.perf_counter(), 0
+                self._log_step(losses, window, bar)
             if self.global_step % cfg.checkpoint_every == 0 and self.step_in_epoch < self.steps_per_epoch:
-                check_loss()  # never save weights a non-finite loss made
+                window.check_loss(self.global_step)  # never save weights a non-finite loss made
                 self.save_state()
-        check_loss()  # before end_epoch saves the weights
+        window.check_loss(self.global_step)  # before end_epoch saves the weights
         if bar is not None:
             bar.close()
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        """This epoch's micro-batches of this process, skipping those a resumed run has already seen."""
+        self.train_set.set_epoch(self.epoch)
+        self.order.set_epoch(self.epoch, start=self.step_in_epoch * self.cfg.train.grad_accum * self.micro)
+        workers = self.cfg.data.workers
+        return torch.utils.data.DataLoader(
+            self.train_set, batch_size=self.micro, sampler=self.order, num_workers=workers, collate_fn=collate,
+            worker_init_fn=worker_init if workers else None, pin_memory=self.dist.device.type == "cuda",
+            drop_last=True, persistent_workers=False,
+        )
+
+    def _optimizer_step(self, batches) -> dict[str, torch.Tensor]:
+        """One optimizer step over `grad_accum` micro-batches; the step's losses (on the device)."""
+        cfg = self.cfg.train
+        losses: dict[str, torch.Tensor] = {}
+        for micro_step in range(cfg.grad_accum):
+            # DDP averages the gradients over processes on the step's last micro-batch only.
+            sync = micro_step == cfg.grad_accum - 1 or not self.dist.enabled
+            out = forward_backward(self.net, next(batches), self.dist.device, cfg.precision, cfg.grad_accum, sync)
+            for key in LOSS_KEYS:
+                if key in out:
+                    part = out[key].detach().float() / cfg.grad_accum
+                    losses[key] = losses[key] + part if key in losses else part
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.trainable_parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step_in_epoch += 1
+        self.global_step += 1
+        return losses
+
+    def _log_step(self, losses: dict[str, torch.Tensor], window: _Window, bar) -> None:
+        """Check the loss, then log the step's losses, learning rate and clips per second since the last log."""
+        window.check_loss(self.global_step)
+        values = dict(zip(losses, torch.stack(list(losses.values())).tolist(), strict=True))
+        rate = window.restart()
+        if bar is not None:
+            bar.set_postfix(loss=f"{values['loss']:.3f}", clips_s=f"{rate:.1f}")
+        self.log_metrics({"step": self.global_step, "epoch": self.epoch, "lr": self.scheduler.get_last_lr()[0],
+                          "clips_per_s": rate, **values})
 
     def end_epoch(self) -> None:
         epoch = self.epoch
@@ -348,7 +374,7 @@ class Trainer:
         # else the weights in memory are the last ones, which the last end_epoch saved as "last"
         results = {
             "name": self.cfg.name, "preset": self.cfg.preset, "dataset": self.cfg.data.dataset,
-            "fold": _fold(self.test_records or self.fit_records), "select_on": self.cfg.data.select_on,
+            "fold": fold_of(self.test_records or self.fit_records), "select_on": self.cfg.data.select_on,
             "zero_shot": self.cfg.train.zero_shot, "checkpoint": str(self.ckpt_dir / f"{chosen}.safetensors"),
             "best_epoch": self.best["epoch"], "epochs": self.cfg.train.epochs,
         }
@@ -367,11 +393,6 @@ class Trainer:
         return results
 
 
-def _fold(records: list[ClipRecord]) -> int | None:
-    folds = {r.fold for r in records}
-    return folds.pop() if len(folds) == 1 else None
-
-
 def _tensorboard(path: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -379,34 +400,3 @@ def _tensorboard(path: Path):
         log.warning("tensorboard is not installed: metrics go to metrics.jsonl only")
         return None
     return SummaryWriter(str(path))
-
-
-def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, overrides: list[str],
-                        dataset: str | None = None, device: str | None = None, batch_size: int = 8,
-                        workers: int = 2) -> dict:
-    """`finecliper eval`: a checkpoint on a manifest (its dataset's classes, or `dataset`'s for zero-shot)."""
-    model, cfg, record = load_model(checkpoint, overrides, dataset_classes(dataset) if dataset else None)
-    names = list(model.class_names)
-    zero_shot = names != record["class_names"]
-    dist = distributed.setup(device)
-    model.to(dist.device)
-    records = read_manifest(manifest, cfg.data.data_root)
-    data = make_dataset(records, cfg, names, False, model)
-    metrics = evaluate(model, data, dist, batch_size, workers, cfg.train.precision, progress=True)
-    metrics.update(checkpoint=str(checkpoint), manifest=str(manifest), zero_shot=zero_shot)
-    if dist.main:
-        out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{Path(manifest).stem}"
-        write_metrics(metrics, out, "metrics", f"{Path(checkpoint).stem} on {Path(manifest).stem}")
-        results = {"name": cfg.name, "preset": cfg.preset, "dataset": dataset or cfg.data.dataset,
-                   "fold": _fold(records), "select_on": cfg.data.select_on, "zero_shot": zero_shot,
-                   "checkpoint": str(checkpoint), "test": metrics}
-        atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-    # Leave together: a gloo process whose peer already closed the group can abort at teardown.
-    dist.barrier()
-    distributed.teardown()
-    return metrics
-
-
-def uar_war_line(metrics: dict) -> str:
-    return f"UAR {metrics['uar'] * 100:.2f}  WAR {metrics['war'] * 100:.2f}  ({metrics['num_clips']} clips)"
-

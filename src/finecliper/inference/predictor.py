@@ -1,4 +1,4 @@
-"""Prediction on a user's own clip: the expression of one video file or frame folder, from a checkpoint.
+"""Prediction on a user's own clip: the expression of a video file, a frame folder or frames in memory.
 
 Per clip, the same path as evaluation, minus the offline stages a user has not run:
 1. Cues, when the checkpoint needs them or the clip may be a raw video: the extractor of
@@ -6,10 +6,12 @@ Per clip, the same path as evaluation, minus the offline stages a user has not r
    of a raw video, and gives the landmarks and parsing maps, which the dataset reads from memory.
 2. A description, when the checkpoint has the description branch: the user's own text (`description`,
    e.g. from their video LLM) or the landmark describer's movement sentences (`describe="landmarks"`),
-   refined like the training descriptions. Without one the clip uses w = 1, video features only
-   [docs/design.md §3], and the result says so.
+   refined like the training descriptions (inference/description.py). Without one the clip uses w = 1,
+   video features only [docs/design.md §3], and the result says so.
 3. The evaluation dataset (test-mode sampling and transforms, raw videos cut to the cues' face boxes)
    and one forward pass.
+Frames given in memory are written losslessly (BMP) to a temporary frame folder first, so they take
+exactly the path of a frame folder.
 
 Probabilities [OURS]: the PN loss is CE(τ·cos(z, p)) + CE(−τ·cos(z, n)); the product of those two
 softmaxes, renormalised, is softmax(τ·s) with s = cos(z, p) − cos(z, n), the score evaluation ranks by.
@@ -18,25 +20,36 @@ softmaxes, renormalised, is softmax(τ·s) with s = cos(z, p) − cos(z, n), the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from finecliper.data.cue_store import ClipCues, CueStore
-from finecliper.data.manifest import ClipRecord
-from finecliper.data.video import count_frames, is_video_file
-from finecliper.errors import UserError
+import numpy as np
+import torch
 
-# torch, the model and the training code are imported where they are used, so that the command line can
-# list this module's modes without importing torch (cli/__init__.py).
+from finecliper.cues.extract import PARSING_BACKENDS, CueSettings, Extractor
+from finecliper.data.cue_store import ClipCues, CueStore
+from finecliper.data.dataset import collate
+from finecliper.data.manifest import ClipRecord
+from finecliper.data.video import count_frames, is_video_file, write_frames
+from finecliper.devices import resolve_device
+from finecliper.errors import UserError
+from finecliper.inference import DESCRIBE_MODES
+from finecliper.inference.checkpoint import load_model
+from finecliper.inference.dataset import make_dataset
+from finecliper.inference.description import CLIP_ID, describe_clip
+from finecliper.inference.scoring import forward
 
 log = logging.getLogger(__name__)
 
-DESCRIBE_MODES = ("none", "landmarks")
-CLIP_ID = "clip"
+Clip = str | Path | np.ndarray | torch.Tensor  # a video file, a frame folder, or (T, 3, H, W) / (T, H, W, 3) uint8
 
 
 @dataclass
 class Prediction:
+    """One clip's result; `to_dict()` is its entry in `finecliper predict --json`."""
+
     path: str
     label: str  # the most likely class
     probabilities: dict[str, float]  # class -> softmax(τ·s), in the checkpoint's class order
@@ -51,21 +64,45 @@ class Prediction:
     def top(self, k: int) -> list[tuple[str, float]]:
         return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
 
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def as_frames(clip: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB frames of a (T, 3, H, W) or (T, H, W, 3) uint8 array or tensor (channels
+    last when both readings fit)."""
+    if isinstance(clip, torch.Tensor):
+        clip = clip.detach().cpu().numpy()
+    if not isinstance(clip, np.ndarray):
+        raise UserError(f"a clip is a video file, a folder of frames or a uint8 array of frames, not a "
+                        f"{type(clip).__name__}")
+    if clip.ndim != 4 or 3 not in (clip.shape[1], clip.shape[3]):
+        raise UserError(f"frames must have shape (T, 3, H, W) or (T, H, W, 3), got {tuple(clip.shape)}")
+    if clip.dtype != np.uint8:
+        raise UserError(f"frames must be uint8 RGB values (0 to 255), got {clip.dtype}")
+    if len(clip) < 1:
+        raise UserError("the clip has no frames")
+    return clip if clip.shape[3] == 3 else clip.transpose(0, 2, 3, 1)
+
 
 class Predictor:
-    """A checkpoint's model, loaded once, and what it needs to score clips (`predict(path)`)."""
+    """A checkpoint's model, loaded once, and what it needs to score clips.
 
-    def __init__(self, checkpoint: str | Path, overrides: list[str] = (), device: str | None = None,
+        predictor = Predictor("RUN/checkpoints/best.safetensors")
+        prediction = predictor.predict("my_clip.mp4")  # or a frame folder, or (T, 3, H, W) uint8 frames
+
+    `overrides` change the recorded config ("model.weights=PATH" when the backbone has moved); `crop`
+    ("auto", "none") and `describe` ("none", "landmarks") are `finecliper predict`'s options.
+    """
+
+    def __init__(self, checkpoint: str | Path, overrides: Sequence[str] = (), device: str | None = None,
                  crop: str = "auto", describe: str = "none", parsing_backend: str | None = None,
                  parsing_weights: str | None = None):
-        from finecliper.cues.extract import CueSettings
-        from finecliper.training import distributed
-        from finecliper.training.checkpoint import load_model
-
         if describe not in DESCRIBE_MODES:
             raise UserError(f"unknown --describe mode {describe!r}; choose one of {', '.join(DESCRIBE_MODES)}")
+        self.checkpoint = str(checkpoint)
         self.model, self.cfg, self.record = load_model(checkpoint, overrides)
-        self.device = distributed.setup(device).device  # one process: picks the device, joins no group
+        self.device = resolve_device(device)
         self.model.to(self.device).eval()
         self.describe = describe
         if describe != "none" and not self.cfg.model.descriptions:
@@ -75,15 +112,13 @@ class Predictor:
         self.cue_settings = CueSettings(parsing_backend=backend, parsing_weights=weights, crop=crop,
                                         device=self.device.type)
         self.cue_settings.validate()
-        self._extractor = None
+        self._extractor: Extractor | None = None
 
     def _training_parsing(self, backend: str | None, weights: str | None) -> tuple[str, str | None]:
         """The parsing backend the checkpoint's cue store was made with (when it is on this machine and
         nothing else is asked for): parsing maps from another backend would not match what it learned."""
         if backend is not None or "parsing" not in self.cfg.model.cues or not self.cfg.data.cues:
             return backend or "mesh", weights
-        from finecliper.cues.extract import PARSING_BACKENDS
-
         settings = CueStore(self.cfg.data.cues).provenance().get("settings", {})
         if settings.get("parsing_backend") not in PARSING_BACKENDS:  # e.g. the demo's oracle store: no model
             return "mesh", weights
@@ -93,25 +128,34 @@ class Predictor:
     def class_names(self) -> list[str]:
         return list(self.model.class_names)
 
+    def json_object(self, predictions: Sequence[Prediction]) -> dict:
+        """What `finecliper predict --json` prints for `predictions`."""
+        return {"checkpoint": self.checkpoint, "class_names": self.class_names,
+                "predictions": [p.to_dict() for p in predictions]}
+
+    def predict(self, clip: Clip, description: str | None = None, name: str = "clip") -> Prediction:
+        """Class probabilities of `clip`: a video file, a folder of frames, or its frames as a uint8 array or
+        tensor (T, 3, H, W) or (T, H, W, 3), RGB, whose prediction's `path` is `name`. `description`: the
+        clip's description, for a checkpoint with the description branch."""
+        if isinstance(clip, (str, Path)):
+            return self._predict_path(Path(clip), description)
+        frames = as_frames(clip)
+        with tempfile.TemporaryDirectory(prefix="finecliper-clip-") as tmp:
+            folder = Path(tmp) / "frames"
+            write_frames(folder, frames, ext="bmp")  # lossless: exactly the frames given
+            prediction = self._predict_path(folder, description)
+        prediction.path = name
+        return prediction
+
     def _needs_cues(self) -> bool:
         return bool(self.cfg.model.cues) or self.describe == "landmarks" or self.cue_settings.crop == "auto"
 
     def _cues(self, path: Path) -> ClipCues:
-        from finecliper.cues.extract import Extractor
-
         if self._extractor is None:
             self._extractor = Extractor(self.cue_settings)
         return self._extractor.extract(path)
 
-    def predict(self, path: str | Path, description: str | None = None) -> Prediction:
-        """Class probabilities of the clip at `path` (a video file or a folder of frames)."""
-        import torch
-
-        from finecliper.data.dataset import collate
-        from finecliper.training.evaluate import autocast_for, to_device
-        from finecliper.training.trainer import make_dataset
-
-        path = Path(path)
+    def _predict_path(self, path: Path, description: str | None) -> Prediction:
         if not path.exists():
             raise UserError(f"video {path} does not exist")
         if not (path.is_dir() or is_video_file(path)):
@@ -122,54 +166,34 @@ class Predictor:
         if num_frames < 1:
             raise UserError(f"clip {path} has no frames")
         text, source = self._description(description, cues, notes)
-        record = ClipRecord(id=CLIP_ID, path=path.name, label=None, num_frames=num_frames, split="test",
-                            fold=None, dataset="predict", source="frames" if path.is_dir() else "video",
-                            root=str(path.resolve().parent))
-        # The evaluation dataset of `finecliper eval`, with this clip's cues (in memory) and text.
-        dataset = make_dataset([record], self.cfg, self.class_names, False, self.model,
-                               cues=None if cues is None else {CLIP_ID: cues}, descriptions={CLIP_ID: text})
-        batch = collate([dataset[0]])
-        m = self.cfg.model
-        with torch.no_grad(), autocast_for(self.device, self.cfg.train.precision):
-            out = self.model(to_device(batch, self.device))
+        out = forward(self.model, self._batch(path, num_frames, cues, text), self.device, self.cfg.train.precision)
         scores = out["scores"].float()[0].cpu()  # (C,)
         probs = torch.softmax(float(self.model.logit_scale) * scores, dim=0)
-        if m.descriptions and text is None:
+        reads_text = self.cfg.model.descriptions
+        if reads_text and text is None:
             notes.append("no description: w = 1, the video features alone decide")
         return Prediction(
             path=str(path), label=self.class_names[int(scores.argmax())],
             probabilities={c: float(p) for c, p in zip(self.class_names, probs, strict=True)},
             scores={c: float(s) for c, s in zip(self.class_names, scores, strict=True)},
             frames=num_frames, face_cropped=cues is not None and cues.boxes is not None,
-            weight=float(out["weight"][0]), description=text if m.descriptions else None,
-            description_source=source if m.descriptions and text is not None else None, notes=notes,
+            weight=float(out["weight"][0]), description=text if reads_text else None,
+            description_source=source if reads_text and text is not None else None, notes=notes,
         )
 
     def _description(self, given: str | None, cues: ClipCues | None, notes: list[str]):
-        """(refined text or None, its source) for the description branch, refined and given a status as
-        `finecliper describe` records them (describe.pipeline.make_record)."""
         if not self.cfg.model.descriptions:
             if given is not None:
                 notes.append("this checkpoint does not read descriptions; the given one was not used")
             return None, None
-        from finecliper.describe.backends import Output
-        from finecliper.describe.pipeline import make_record
-        from finecliper.describe.refine import Refiner
+        return describe_clip(given, self.describe, cues, notes)
 
-        if given is not None:
-            output, source = Output(given), "given"
-        elif self.describe == "landmarks" and cues is not None:
-            from finecliper.describe.landmark_describer import describe_cues
-
-            result = describe_cues(cues)
-            # The landmark backend's output (describe.backends.LandmarkBackend).
-            output = Output(result.text) if result.text is not None else Output(None, "no-face", result.note)
-            source = "landmarks"
-        else:
-            return None, None
-        record = make_record(CLIP_ID, output, Refiner(), {})
-        if record["status"] == "no-face":
-            notes.append(f"no landmark description ({record['note']})")
-        elif record["status"] == "emptied":
-            notes.append("refinement removed the whole description: every sentence named an emotion")
-        return record["refined"], source
+    def _batch(self, path: Path, num_frames: int, cues: ClipCues | None, text: str | None) -> dict:
+        """The one-clip batch of the evaluation dataset of `finecliper eval`, with this clip's cues (in
+        memory) and text."""
+        record = ClipRecord(id=CLIP_ID, path=path.name, label=None, num_frames=num_frames, split="test",
+                            fold=None, dataset="predict", source="frames" if path.is_dir() else "video",
+                            root=str(path.resolve().parent))
+        dataset = make_dataset([record], self.cfg, self.class_names, False, self.model,
+                               cues=None if cues is None else {CLIP_ID: cues}, descriptions={CLIP_ID: text})
+        return collate([dataset[0]])

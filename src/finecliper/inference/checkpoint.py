@@ -1,11 +1,10 @@
-"""Checkpoints: trainable tensors in safetensors with a JSON record; resume state beside them.
+"""Checkpoints: trainable tensors in safetensors with a JSON record, and the model they rebuild.
 
 A checkpoint `NAME.safetensors` holds only the trainable tensors (adapters and heads: a few tens of MB
 for B16-Full instead of the 600 MB of CLIP), and `NAME.json` records what is needed to trust and rebuild
 it: the resolved config, class names in order, the backbone's identity (architecture and a hash of the
-weights), package version and git commit. The resume state (`resume.pt`: optimizer, scheduler, step,
-random states) is read with `torch.load(weights_only=True)`, which refuses arbitrary pickled objects.
-Everything is written atomically.
+weights), package version and git commit. Both are written atomically. Training writes them (and its
+resume state, training/resume.py); everything that uses a trained model reads them through `load_model`.
 """
 
 from __future__ import annotations
@@ -14,14 +13,19 @@ import functools
 import hashlib
 import json
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from finecliper import __version__, atomic
-from finecliper.config import ModelConfig
+from finecliper.config.experiment import ExperimentConfig
+from finecliper.config.loading import experiment_from_dict
+from finecliper.config.model import ModelConfig
 from finecliper.errors import UserError
+from finecliper.model import FineCLIPER, build_model
 
 FORMAT = "finecliper-checkpoint-1"
 
@@ -60,8 +64,6 @@ def git_commit() -> str | None:
 
 def save_checkpoint(path: str | Path, model, record: dict[str, Any]) -> Path:
     """Write `path` (.safetensors, trainable tensors only) and its JSON record beside it."""
-    from safetensors.torch import save_file
-
     path = Path(path).with_suffix(".safetensors")
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.trainable_state_dict().items()}
     full = {"format": FORMAT, "version": __version__, "git_commit": git_commit(), **record,
@@ -99,8 +101,6 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """(trainable tensors, record) of a checkpoint written by `save_checkpoint`."""
-    from safetensors.torch import load_file
-
     record = read_record(path)
     path, _ = _checkpoint_files(path)
     try:
@@ -144,16 +144,14 @@ def load_trainable(model, state: dict[str, torch.Tensor], source: str) -> None:
     model.load_state_dict(state, strict=False)
 
 
-def load_model(checkpoint: str | Path, overrides: list[str] = (), class_names: list[str] | None = None):
+def load_model(checkpoint: str | Path, overrides: Sequence[str] = (),
+               class_names: list[str] | None = None) -> tuple[FineCLIPER, ExperimentConfig, dict[str, Any]]:
     """(model, experiment config, record) of a checkpoint: the model its config builds, with its tensors in.
 
     `class_names` (default: the checkpoint's own) builds the PN sentences of other classes (zero-shot
     transfer); `overrides` ("key=value") change the recorded config, e.g. model.weights=PATH when the
     backbone lies elsewhere on this machine. The backbone must be the one the checkpoint was trained on.
     """
-    from finecliper.config import experiment_from_dict
-    from finecliper.model import build_model
-
     state, record = load_checkpoint(checkpoint)
     cfg = experiment_from_dict(record["config"], list(overrides))
     names = list(class_names) if class_names is not None else record["class_names"]
@@ -162,18 +160,3 @@ def load_model(checkpoint: str | Path, overrides: list[str] = (), class_names: l
     check_compatible(record, names, backbone_identity(cfg.model), str(checkpoint), check_classes=False)
     load_trainable(model, state, str(checkpoint))
     return model, cfg, record
-
-
-def save_resume(path: str | Path, state: dict[str, Any]) -> None:
-    with atomic.atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_resume(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"there is no resume state {path}; start the run without --resume")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"resume state {path} cannot be read safely ({exc})") from None

@@ -1,0 +1,23 @@
+"""Where and in which precision a model runs: batches to the device, autocast by `train.precision`.
+
+Training, evaluation, prediction and the model benchmark share these, so all of them run the model alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """The batch with its tensors on `device` (other values, such as texts and ids, as they are)."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def autocast_for(device: torch.device, precision: str):
+    """bf16 autocast on CUDA ("auto" or "bf16"), on CPU only when "bf16" is asked for."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
