@@ -28,7 +28,9 @@ import time
 from pathlib import Path
 
 import cv2
+import matplotlib.cbook
 import numpy as np
+from PIL import Image
 
 from finecliper.cues.backends import MeshTrack
 from finecliper.cues.extract import CueSettings, Extractor, map_size
@@ -44,19 +46,16 @@ from finecliper.face_layout import PARSING_CLASSES
 def face_photo() -> np.ndarray:
     """A real face photo from an installed package (scikit-image's astronaut, or matplotlib's Grace Hopper)."""
     try:
-        from skimage import data  # optional (a dev dependency): the photo is only needed here
+        from skimage import data  # optional (a dev dependency), hence imported here
 
         return data.astronaut()
     except ImportError:
         pass
     try:
-        import matplotlib.cbook  # optional fallback, as above
-        from PIL import Image
-
         with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
             return np.asarray(Image.open(fh).convert("RGB"))
-    except (ImportError, OSError):
-        raise UserError("bench cues needs --clip, or scikit-image or matplotlib for a face photo") from None
+    except OSError:  # a matplotlib installed without its sample data
+        raise UserError("bench cues needs --clip, or scikit-image or matplotlib's sample data for a face photo") from None
 
 
 def face_crop_clip(extractor: Extractor, photo: np.ndarray, n: int, size: int = 224, seed: int = 0) -> np.ndarray:

@@ -51,8 +51,8 @@ def bench_describe(name: str, options: dict[str, Any], clips: int = 200, frames:
     option's); `batch_sizes`: video-llava's random model is timed at each, others run in batches of the
     largest (default: the describer's own)."""
     describer = DESCRIBERS.get(name)
-    if name == "video-llava" and options.get("weights") is None:
-        return bench_random_video_llava(options, size, frames or 8, batch_sizes or [1], repeat)
+    if name in STAND_INS and options.get("weights") is None:
+        return STAND_INS[name](options, size, frames or 8, batch_sizes or [1], repeat)
     if clips < 1 or (frames is not None and frames < 2):
         raise UserError("--clips must be at least 1 and --frames at least 2")
     options = {**options, "frames": frames, "batch_size": max(batch_sizes) if batch_sizes else None}
@@ -129,6 +129,10 @@ def bench_random_video_llava(options: dict[str, Any], size: str, frames: int, ba
     return {"backend": "video-llava", "size": size, "device": name, "dtype": str(dtype).replace("torch.", ""),
             "frames": frames, "max_new_tokens": max_new_tokens, "prompt_tokens": int(backend.prompt_ids.shape[1]),
             "parameters": sum(p.numel() for p in model.parameters()), "runs": runs}
+
+
+# Describers timed without --weights on a random model of their real architecture.
+STAND_INS = {"video-llava": bench_random_video_llava}
 
 
 def _sync(device):

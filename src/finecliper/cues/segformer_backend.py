@@ -143,7 +143,7 @@ class SegformerParser(ParsingBackend):
         return cls(settings.parsing_weights, device=settings.device)
 
     def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 8):
-        import torch
+        import torch  # see the module docstring
         from transformers import AutoConfig, AutoModelForSemanticSegmentation
 
         folder = Path(folder)
@@ -175,7 +175,7 @@ class SegformerParser(ParsingBackend):
     def __call__(self, images, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
         """Class maps of `images` ((h, w, 3) uint8 RGB each, sizes may differ), each at its entry of
         `sizes` (h, w), as uint8 our class ids (EYE / BROW codes for eyes and brows)."""
-        import cv2
+        import cv2  # see the module docstring
         import torch
         import torch.nn.functional as F
 
