@@ -9,7 +9,7 @@ import json
 import pytest
 
 from finecliper.bench.describe import STAND_INS, generated_clips
-from finecliper.cli import build_parser, main
+from finecliper.cli import main
 from finecliper.data.descriptions import read_records
 from finecliper.data.manifest import write_manifest
 from finecliper.describe.backends import DESCRIBERS, Backend, build_describer
@@ -41,11 +41,15 @@ def test_the_registered_name_is_the_one_recorded(name):
     assert DESCRIBERS.get(name).name == name
 
 
+@pytest.mark.parametrize("command", [["describe"], ["bench", "describe"]])
 @pytest.mark.parametrize("name", NAMES)
-def test_the_command_line_reads_its_options(name):
-    args = build_parser().parse_args(["describe", "--out", "o.jsonl", "--backend", name])
+def test_the_command_line_offers_its_options(name, command, capsys):
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    text = capsys.readouterr().out
+    assert name in text
     for option in DESCRIBERS.get(name).options:
-        assert getattr(args, option.dest) == option.default, option.flag
+        assert f" {option.flag} " in text, option.flag
 
 
 @pytest.mark.parametrize("name", NAMES)
