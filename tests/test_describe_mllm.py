@@ -172,8 +172,8 @@ def test_empty_generation_and_unreadable_clip_are_reported(tmp_path):
                         source="frames", root=str(tmp_path)) for i in ("a", "b", "bad")]
     out = tmp_path / "d.jsonl"
     summary = describe_manifest(clips, out, _Fixed({"a": "   ", "b": "The lips part, as if in joy."}), progress=False)
-    assert summary.written == 2 and summary.empty == 1 and summary.failed == 1
-    assert summary.failures == ["bad: cannot read clip bad"]
+    assert summary.written == 2 and summary.empty == 1 and len(summary.failed) == 1
+    assert summary.failure_lines() == ["bad: cannot read clip bad"]
     records = {r["id"]: r for r in read_records(out)}
     assert records["a"]["status"] == "empty" and records["a"]["refined"] is None and "no text" in records["a"]["note"]
     assert records["b"]["refined"] == "The lips part." and records["b"]["status"] == "ok"
@@ -218,7 +218,7 @@ def test_hf_video_backend_loads_a_video_llava_folder(tmp_path, weights, capsys):
 
 
 def test_preprocessing_matches_clip_resize_and_crop(weights):
-    from finecliper.describe.backends import VideoLlavaBackend
+    from finecliper.describe.video_llava import VideoLlavaBackend
 
     backend = VideoLlavaBackend.from_folder(weights, load_prompt(), device="cpu", max_new_tokens=2)
     frames = np.zeros((8, 40, 64, 3), np.uint8)
@@ -230,7 +230,7 @@ def test_preprocessing_matches_clip_resize_and_crop(weights):
 
 
 def test_each_clip_of_a_batch_reaches_the_model(weights):
-    from finecliper.describe.backends import VideoLlavaBackend
+    from finecliper.describe.video_llava import VideoLlavaBackend
 
     backend = VideoLlavaBackend.from_folder(weights, load_prompt(), device="cpu", max_new_tokens=6)
     frames = numbered_frames(8, size=48)

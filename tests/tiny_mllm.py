@@ -35,7 +35,7 @@ def build_tokenizer():
 
 
 def build_video_llava(folder: str | Path, seed: int = 0, image_size: int = 32, patch_size: int = 8) -> Path:
-    from finecliper.cli.bench_describe import random_video_llava
+    from finecliper.bench.random_video_llava import random_video_llava
 
     folder = Path(folder)
     tokenizer = build_tokenizer()

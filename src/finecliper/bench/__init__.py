@@ -1,1 +1,1 @@
-"""Benchmarks of the package's own code: speed and memory of the model, the data pipeline, cues and describers."""
+"""Benchmarks of the package's real code paths (`finecliper bench`): speed, memory and sizes."""

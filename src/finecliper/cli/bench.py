@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 
+from finecliper.devices import DEVICE_HELP
 from finecliper.presets import PRESETS
 
 # Other benchmark modes live beside their subject: each module's register(modes) adds one sub-parser.
@@ -26,7 +27,7 @@ def register(subparsers) -> None:
     m.add_argument("--batch-size", type=int, default=2)
     m.add_argument("--num-frames", type=int, help="frames per clip fed to the model (default: the model's)")
     m.add_argument("--image-size", type=int, help="frame size fed to the model (default: the model's)")
-    m.add_argument("--device", help="auto (default: CUDA when present), cpu, cuda or cuda:N")
+    m.add_argument("--device", help=DEVICE_HELP)
     m.add_argument("--dtype", choices=["float32", "bfloat16"], help="autocast dtype (default: bf16 on CUDA)")
     m.add_argument("--warmup", type=int, default=0, help="untimed steps first")
     m.add_argument("--steps", type=int, default=1, help="timed steps (the mean is reported)")

@@ -21,21 +21,21 @@ from finecliper.errors import UserError
 
 
 def register(subparsers) -> None:
-    from finecliper.cues.extract import BACKENDS, CROP_MODES, PARSING_BACKENDS
+    from finecliper.cues.backends import CROP_MODES, LANDMARK_BACKENDS, PARSING_BACKENDS, parsing_help
+    from finecliper.devices import DEVICE_HELP
 
     p = subparsers.add_parser("cues", help="landmarks and face parsing for every frame of a manifest's clips")
     p.add_argument("--manifest", required=True, help="JSONL manifest (from `finecliper manifest`)")
     p.add_argument("--data-root", help="data root replacing the manifest's (data moved elsewhere)")
     p.add_argument("--out", required=True, help="cue store folder (created; reused to resume)")
-    p.add_argument("--backend", default="mediapipe", choices=BACKENDS, help="landmark backend")
-    p.add_argument("--parsing-backend", default="mesh", choices=PARSING_BACKENDS,
-                   help="mesh: regions filled from the face mesh (no hair); segformer: a local parsing model")
+    p.add_argument("--backend", default="mediapipe", choices=LANDMARK_BACKENDS, help="landmark backend")
+    p.add_argument("--parsing-backend", default="mesh", choices=PARSING_BACKENDS, help=parsing_help())
     p.add_argument("--parsing-weights", metavar="DIR",
-                   help="local transformers face-parsing model folder (for --parsing-backend segformer)")
+                   help="local model folder of a parsing backend that loads one (e.g. --parsing-backend segformer)")
     p.add_argument("--crop", default="auto", choices=CROP_MODES,
                    help="auto: find and crop the face in clips that are not face crops; none: use frames whole")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    p.add_argument("--device", help="device of the parsing model (default: cuda when available, else cpu)")
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--preview", metavar="CLIP_ID", help="only this clip, and write a PNG strip of its cues")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -43,11 +43,12 @@ def register(subparsers) -> None:
 
 
 def _device(arg: str | None, parsing_backend: str) -> str:
-    """The parsing model's device; only the segformer backend has one, so only it picks CUDA by itself."""
-    if arg is None and parsing_backend != "segformer":
-        return "cpu"  # no torch import for MediaPipe and the mesh fill
+    """The parsing model's device; only a backend with a model has one, so only it picks CUDA by itself."""
+    from finecliper.cues.backends import PARSING_BACKENDS
     from finecliper.devices import resolve_device
 
+    if arg is None and not PARSING_BACKENDS.get(parsing_backend).needs_weights:
+        return "cpu"  # the mesh fill has no model: nothing to place on a GPU
     return str(resolve_device(arg))
 
 

@@ -24,19 +24,14 @@ from finecliper.errors import UserError
 
 
 def register(subparsers) -> None:
+    from finecliper.describe.backends import describer_names
+
     p = subparsers.add_parser("describe", help="fine-grained movement descriptions of a manifest's clips, refined")
     p.add_argument("--manifest", help="JSONL manifest (from `finecliper manifest`)")
     p.add_argument("--data-root", help="data root replacing the manifest's (data moved elsewhere)")
     p.add_argument("--out", required=True, help="descriptions file (JSONL; appended to when resuming)")
-    p.add_argument("--backend", help="video-llava, hf-video, landmarks or captions")
-    p.add_argument("--weights", metavar="DIR", help="local model folder (video-llava, hf-video)")
-    p.add_argument("--cues", metavar="DIR", help="cue store of the manifest (landmarks)")
-    p.add_argument("--frames", type=int, default=8, help="frames per clip shown to the model (default 8)")
-    p.add_argument("--batch-size", type=int, help="clips per generation batch (default 1; 16 for landmarks)")
-    p.add_argument("--max-new-tokens", type=int, default=96, help="longest description in tokens (default 96)")
-    p.add_argument("--prompt", metavar="FILE", help="prompt YAML (default: the package's prompts/default.yaml)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    p.add_argument("--dtype", help="bfloat16, float16 or float32 (default: bfloat16 on CUDA, float32 on CPU)")
+    p.add_argument("--backend", help=describer_names())
+    add_describer_options(p)
     p.add_argument("--workers", type=int, default=2, help="threads reading clips ahead of the model (default 2)")
     p.add_argument("--limit", type=int, help="describe at most this many new clips")
     p.add_argument("--refine", metavar="IN", help="refine the texts of a JSONL file instead of describing clips")
@@ -46,6 +41,16 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def add_describer_options(p, skip: tuple[str, ...] = ()) -> None:
+    """Every option some registered describer reads (but those in `skip`), with the describers reading it."""
+    from finecliper.describe.backends import describer_options
+
+    for option, users in describer_options():
+        if option.flag not in skip:
+            p.add_argument(option.flag, type=option.type, default=option.default, metavar=option.metavar,
+                           help=f"{option.help} [{', '.join(users)}]")
 
 
 def run(args) -> int:
@@ -60,27 +65,20 @@ def run(args) -> int:
         summary = refine_file(args.refine, args.out, refiner, field=args.field)
         return _report(args, summary, f"refined {summary.written} texts from {args.refine} into {args.out}", "texts")
 
-    if args.manifest is None or args.backend is None:
-        raise UserError("give --manifest and --backend (video-llava, hf-video, landmarks or captions), or --refine FILE")
-    for name in ("frames", "max_new_tokens", "workers"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
     from finecliper.data.manifest import read_manifest
-    from finecliper.describe.backends import build_backend
+    from finecliper.describe.backends import build_describer, describer_names, describer_options
+    from finecliper.describe.options import check_values
     from finecliper.describe.pipeline import describe_manifest
-    from finecliper.describe.prompt import load_prompt
 
+    if args.manifest is None or args.backend is None:
+        raise UserError(f"give --manifest and --backend ({describer_names()}), or --refine FILE")
+    check_values([option for option, _ in describer_options()], vars(args))  # all of them, as before
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
     clips = read_manifest(args.manifest, args.data_root)
     if not clips:
         raise UserError(f"manifest {args.manifest} lists no clips")
-    prompt = load_prompt(args.prompt) if args.backend in ("video-llava", "hf-video") else None
-    backend = build_backend(
-        args.backend, weights=args.weights, cues=args.cues, prompt=prompt, dataset=clips[0].dataset,
-        num_frames=args.frames, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-        device=args.device, dtype=args.dtype,
-    )
+    backend = build_describer(args.backend, vars(args), clips)
     summary = describe_manifest(clips, args.out, backend, refiner, limit=args.limit, workers=args.workers,
                                 progress=False if args.no_progress else None)
     return _report(args, summary, f"described {summary.written} clips with {backend.name} into {args.out}")
@@ -97,9 +95,9 @@ def _report(args, summary, headline: str, unit: str = "clips") -> int:
             f"{summary.empty} without text" if summary.empty else None,
             f"{summary.no_face} without a tracked face" if summary.no_face else None,
             f"{summary.skipped} skipped (nothing to describe)" if summary.skipped else None,
-            f"{summary.failed} failed" if summary.failed else None,
+            f"{len(summary.failed)} failed" if summary.failed else None,
         ]
         print("; ".join(p for p in parts if p))
-        for failure in summary.failures:
+        for failure in summary.failure_lines():
             print(f"  failed: {failure}")
     return 1 if summary.failed else 0

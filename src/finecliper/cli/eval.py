@@ -6,6 +6,8 @@ Under `torchrun` the clips are split over the processes and each clip is counted
 
 from __future__ import annotations
 
+from finecliper.devices import DEVICE_HELP
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="evaluate a checkpoint on a manifest")
@@ -17,7 +19,7 @@ def register(subparsers) -> None:
                    help="config override, e.g. data.cues=DIR or model.weights=PATH (repeatable)")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--device", help=DEVICE_HELP)
     p.set_defaults(func=run)
 
 

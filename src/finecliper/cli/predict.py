@@ -19,7 +19,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from finecliper import atomic
-from finecliper.cues.extract import CROP_MODES, PARSING_BACKENDS
+from finecliper.cues.backends import CROP_MODES, PARSING_BACKENDS
+from finecliper.devices import DEVICE_HELP
 from finecliper.errors import UserError
 from finecliper.inference import DESCRIBE_MODES  # light: Predictor is loaded on first use
 
@@ -40,7 +41,7 @@ def register(subparsers) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. model.weights=PATH when the backbone lies elsewhere (repeatable)")
     p.add_argument("--top", type=int, default=3, help="classes shown per clip (default 3)")
-    p.add_argument("--device", choices=["cpu", "cuda"])
+    p.add_argument("--device", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.add_argument("--out", metavar="FILE", help="also write the JSON object to FILE")
     p.set_defaults(func=run)

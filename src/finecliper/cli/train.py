@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from finecliper.config.loading import load_experiment
+from finecliper.devices import DEVICE_HELP
 
 
 def register(subparsers) -> None:
@@ -20,7 +21,7 @@ def add_run_arguments(p) -> None:
                    help="config override, e.g. train.lr=1e-4 or model.adapter_scale=0.3 (repeatable)")
     p.add_argument("--out", help="run directory (default: runs/<protocol name>_<preset>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out after a stop or a kill")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument("--device", help=DEVICE_HELP)
 
 
 def run(args, zero_shot: bool = False) -> int:

@@ -1,12 +1,14 @@
 """Cues of one clip: every frame's 68 landmarks, validity flag and 11-class parsing map.
 
-`Extractor` holds what a process loads once (settings, the parsing model) and turns one clip into a
-`ClipCues`. Per clip: read the frames in chunks (so long clips do not sit in memory whole); with
-`crop="auto"` decide from a few frames whether they are face crops and, if not, follow and crop the
-main face (`face_crop`); run a fresh face-mesh tracker over the frames; fill frames without a face by
-interpolating the mesh between the nearest frames with one (flagged invalid; a clip without any face
-fails); map the meshes onto the 68-point layout (`mesh_to_ibug`) and fill the parsing maps (`mesh`
-backend) or run the parsing model (`segformer` backend).
+`Extractor` holds what a process loads once (settings, the landmark and parsing backends of
+`cues.backends`) and turns one clip into a `ClipCues` in three steps. `track`: read the frames in chunks
+(so long clips do not sit in memory whole); with `crop="auto"` decide from a few frames whether they
+are face crops and, if not, follow and crop the main face (`face_crop`); run a fresh tracker over the
+frames (and a parsing model that reads frames, if any); fill frames without a face by interpolating
+the mesh between the nearest frames with one (flagged invalid; a clip without any face fails).
+`layout`: resolve the mapping of the meshes onto the 68-point layout (`mesh_to_ibug`). `cues`: the
+landmarks, and the parsing maps from the parsing backend. An optional `StageTimer` (`cues.timing`)
+records each stage's time for `finecliper bench cues`.
 
 Coordinates: landmarks are in continuous pixels of the frame as read (pixel i spans [i, i + 1), as
 `finecliper.data.transforms` and `render` expect). Parsing maps
@@ -20,17 +22,29 @@ clip holds in memory whole (T x h x w bytes).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from finecliper import __version__
+from finecliper.cues import face_crop
+from finecliper.cues.backends import (
+    CROP_MODES,
+    LANDMARK_BACKENDS,
+    PARSING_BACKENDS,
+    MeshTrack,
+    needing_weights,
+)
+from finecliper.cues.timing import StageTimer
+from finecliper.cues.tracks import interpolate_missing, spread_indices
 from finecliper.data.cue_store import ClipCues
+from finecliper.data.transforms import crop_square
+from finecliper.data.video import count_frames, read_clip
 from finecliper.errors import UserError
+from finecliper.face_layout import PARSING_CLASSES
 
-BACKENDS = ("mediapipe",)
-PARSING_BACKENDS = ("mesh", "segformer")
-CROP_MODES = ("auto", "none")
 PARSING_MAX_SIDE = 1280
 # Frames read at a time: 256 MiB of pixels (5000 frames of 224 px, 90 of 720p, 40 of 1080p). A clip that
 # fits in one chunk is decoded once, even when face cropping needs two passes over it.
@@ -42,25 +56,21 @@ CROP_PROBE_FRAMES = 5  # frames looked at to decide whether a clip is already fa
 class CueSettings:
     """Everything that decides the cues' content; recorded in the store's provenance."""
 
-    backend: str = "mediapipe"
-    parsing_backend: str = "mesh"
-    parsing_weights: str | None = None  # local model folder for parsing_backend="segformer"
+    backend: str = "mediapipe"  # a LANDMARK_BACKENDS name
+    parsing_backend: str = "mesh"  # a PARSING_BACKENDS name
+    parsing_weights: str | None = None  # local model folder for a parsing backend that needs_weights
     crop: str = "auto"
     device: str = "cpu"  # for the parsing model only; MediaPipe runs on the CPU
 
     def validate(self) -> None:
-        if self.backend not in BACKENDS:
-            raise UserError(f"unknown landmark backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
-        if self.parsing_backend not in PARSING_BACKENDS:
-            raise UserError(
-                f"unknown parsing backend {self.parsing_backend!r}; choose one of {', '.join(PARSING_BACKENDS)}"
-            )
+        LANDMARK_BACKENDS.get(self.backend)  # an unknown name: UserError listing the known ones
+        parsing = PARSING_BACKENDS.get(self.parsing_backend)
         if self.crop not in CROP_MODES:
             raise UserError(f"unknown crop mode {self.crop!r}; choose one of {', '.join(CROP_MODES)}")
-        if self.parsing_backend == "segformer" and not self.parsing_weights:
-            raise UserError("the segformer parsing backend needs --parsing-weights, a local model folder")
-        if self.parsing_backend != "segformer" and self.parsing_weights:
-            raise UserError("--parsing-weights is only used with --parsing-backend segformer")
+        if parsing.needs_weights and not self.parsing_weights:
+            raise UserError(f"the {self.parsing_backend} parsing backend needs --parsing-weights, a local model folder")
+        if not parsing.needs_weights and self.parsing_weights:
+            raise UserError(f"--parsing-weights is only used with --parsing-backend {' or '.join(needing_weights())}")
 
     def content(self) -> dict:
         """The settings that change what is written (not where it runs)."""
@@ -78,24 +88,6 @@ def map_size(frame_size: tuple[int, int]) -> tuple[tuple[int, int], float]:
     return (max(1, round(h * scale)), max(1, round(w * scale))), scale
 
 
-def interpolate_missing(series: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Fill the invalid entries of (T, ...) `series` linearly in time from the nearest valid ones
-    (the first / last valid one before the first / after the last)."""
-    if valid.all():
-        return series
-    t = np.arange(len(series))
-    flat = series.reshape(len(series), -1)
-    out = flat.copy()
-    for c in range(flat.shape[1]):
-        out[:, c] = np.interp(t, t[valid], flat[valid, c])
-    return out.reshape(series.shape)
-
-
-def spread_indices(n: int, k: int) -> np.ndarray:
-    """At most `k` indices of range(n) spread evenly from the first to the last, without repeats."""
-    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
-
-
 class _Frames:
     """A clip's frames, read in chunks of CHUNK_BYTES; a clip that fits in one is decoded once and kept.
 
@@ -105,8 +97,6 @@ class _Frames:
     """
 
     def __init__(self, path: Path, n: int | None = None):
-        from finecliper.data.video import count_frames, read_clip
-
         self.path = path
         self.n = count_frames(path) if n is None else n
         if self.n <= 0:
@@ -120,47 +110,37 @@ class _Frames:
             self._all = first[None] if self.n == 1 else read_clip(path, range(self.n))
 
     def read(self, a: int, b: int) -> np.ndarray:
-        from finecliper.data.video import read_clip
-
         return self._all[a:b] if self._all is not None else read_clip(self.path, range(a, b))
 
     def pick(self, indices: np.ndarray) -> np.ndarray:
-        from finecliper.data.video import read_clip
-
         return self._all[indices] if self._all is not None else read_clip(self.path, indices)
 
 
 class Extractor:
-    """Loads the backends once per process; `extract(path)` gives one clip's `ClipCues`."""
+    """Builds the backends once per process; `extract(path)` gives one clip's `ClipCues`.
 
-    def __init__(self, settings: CueSettings):
+    `timer`: when given, every stage of every clip adds its time to it (`read`, `crop`, `mesh`, `parse`,
+    `layout`, `landmarks`, `parsing`); `crop` includes re-reading clips too long to keep in memory.
+    """
+
+    def __init__(self, settings: CueSettings, timer: StageTimer | None = None):
         settings.validate()
         self.settings = settings
-        self.parser = None
-        if settings.parsing_backend == "segformer":
-            from finecliper.cues.segformer_backend import SegformerParser
-
-            self.parser = SegformerParser(settings.parsing_weights, device=settings.device)
+        self.landmarker = LANDMARK_BACKENDS.get(settings.backend).build(settings)
+        self.parser = PARSING_BACKENDS.get(settings.parsing_backend).build(settings)
+        self.timer = timer
 
     def provenance(self) -> dict:
-        from finecliper import __version__
-        from finecliper.cues import face_crop
-        from finecliper.cues.mediapipe_backend import versions
-        from finecliper.face_layout import PARSING_CLASSES
-
         info = {
             "settings": self.settings.content(),
-            "versions": {"finecliper": __version__, **versions()},
+            "versions": {"finecliper": __version__, **self.landmarker.versions(), **self.parser.versions()},
             "landmarks": "68 iBUG points in continuous pixels of the frame as read (pixel i spans [i, i+1))",
             "parsing_classes": list(PARSING_CLASSES),
             "parsing_max_side": PARSING_MAX_SIDE,
             "crop": {"face_crop_min_width": face_crop.FACE_CROP_MIN_WIDTH, "margin": face_crop.CROP_MARGIN,
                      "shift_down": face_crop.CROP_SHIFT_DOWN, "smooth_window": face_crop.SMOOTH_WINDOW},
         }
-        if self.parser is not None:
-            import transformers
-
-            info["versions"]["transformers"] = transformers.__version__
+        if self.parser.info is not None:
             info["parsing_model"] = self.parser.info
         return info
 
@@ -170,91 +150,95 @@ class Extractor:
         `num_frames`: the clip's frame count when known (a manifest's), saving a video's decoding just to
         count its frames; the cues then cover exactly those frames (a clip with fewer fails).
         """
-        from finecliper.cues.mediapipe_backend import quiet_native_stderr
+        # Native trackers (MediaPipe's C++ graphs) log a few lines whenever one starts, some from their
+        # own threads a little later; the backend keeps them quiet for the whole clip (progress bar).
+        with self.landmarker.quiet():
+            track = self.track(path, num_frames)
+            return self.cues(track, self.layout(track))
 
-        # MediaPipe's C++ graphs log a few lines whenever one starts, some from their own threads a
-        # little later; silencing native stderr for the whole clip keeps the progress bar readable.
-        with quiet_native_stderr():
-            return self._extract(Path(path), num_frames)
-
-    def _extract(self, path: Path, num_frames: int | None) -> ClipCues:
-        from finecliper.cues.mediapipe_backend import FaceMeshTracker
-        from finecliper.cues.mesh_to_ibug import NUM_MESH_POINTS, MeshLayout
-        from finecliper.data.transforms import crop_square as crop
-
-        clip = _Frames(path, num_frames)
-        n, frame_size = clip.n, clip.size
-        boxes = self._face_boxes(clip) if self.settings.crop == "auto" else None
-        (mh, mw), scale = map_size(frame_size)
-        meshes = np.full((n, NUM_MESH_POINTS, 3), np.nan, dtype=np.float32)
-        raw_parsing = np.zeros((n, mh, mw), dtype=np.uint8) if self.parser is not None else None
-        with FaceMeshTracker() as tracker:
+    def track(self, path: str | Path, num_frames: int | None = None) -> MeshTrack:
+        """The clip's face followed through its frames (first step of `extract`)."""
+        path = Path(path)
+        with self._stage("read"):
+            clip = _Frames(path, num_frames)
+        with self._stage("crop"):
+            boxes = self._face_boxes(clip) if self.settings.crop == "auto" else None
+        (mh, mw), scale = map_size(clip.size)
+        meshes = np.full((clip.n, self.landmarker.num_points, 3), np.nan, dtype=np.float32)
+        raw_parsing = np.zeros((clip.n, mh, mw), dtype=np.uint8) if self.parser.reads_frames else None
+        with self.landmarker.tracker() as tracker:
             for a, b in clip.chunks:
-                frames = clip.read(a, b)
-                images = [crop(f, boxes[a + i]) if boxes is not None else f for i, f in enumerate(frames)]
-                for i, image in enumerate(images):
-                    mesh = tracker(image)
-                    if mesh is not None:
-                        if boxes is not None:
-                            mesh[:, :2] += boxes[a + i, :2]  # crop pixels -> frame pixels
-                        meshes[a + i] = mesh
+                with self._stage("read"):
+                    frames = clip.read(a, b)
+                with self._stage("mesh"):
+                    images = self._track_chunk(tracker, frames, None if boxes is None else boxes[a:b], meshes[a:b])
                 if raw_parsing is not None:
-                    self._parse(images, None if boxes is None else boxes[a:b], scale, raw_parsing[a:b])
-
+                    with self._stage("parse"):
+                        self._parse(images, None if boxes is None else boxes[a:b], scale, raw_parsing[a:b])
         valid = ~np.isnan(meshes[:, 0, 0])
         if not valid.any():
-            raise UserError(f"no face was found in any of the {n} frames of clip {path}")
-        meshes = interpolate_missing(meshes, valid)
-        try:
-            layout = MeshLayout.from_meshes(meshes[valid])
-        except ValueError as exc:  # a mesh too distorted for the contour rules (never seen on real faces)
-            raise UserError(f"the face mesh of clip {path} could not be mapped onto 68 landmarks ({exc})") from None
-        landmarks = layout.landmarks(meshes)
-        if raw_parsing is None:
-            from finecliper.cues.parsing_fill import fill_parsing
+            raise UserError(f"no face was found in any of the {clip.n} frames of clip {path}")
+        return MeshTrack(path=path, meshes=interpolate_missing(meshes, valid), valid=valid, boxes=boxes,
+                         frame_size=tuple(clip.size), map_size=(mh, mw), scale=scale, raw_parsing=raw_parsing)
 
-            parsing = np.stack([fill_parsing(layout, m, (mh, mw), scale) for m in meshes])
-        else:
-            from finecliper.cues.segformer_backend import assign_sides
+    def layout(self, track: MeshTrack):
+        """The clip's mesh -> 68-point mapping, resolved on its frames with a face (second step)."""
+        with self._stage("layout"):
+            try:
+                return self.landmarker.layout(track.meshes[track.valid])
+            except ValueError as exc:  # a mesh too distorted for the contour rules (never seen on real faces)
+                raise UserError(
+                    f"the face mesh of clip {track.path} could not be mapped onto 68 landmarks ({exc})"
+                ) from None
 
-            parsing = assign_sides(raw_parsing, landmarks, scale)
-        return ClipCues(landmarks=landmarks, valid=valid, parsing=parsing, frame_size=tuple(frame_size),
-                        boxes=boxes)
+    def cues(self, track: MeshTrack, layout) -> ClipCues:
+        """The clip's landmarks and parsing maps (last step)."""
+        with self._stage("landmarks"):
+            landmarks = layout.landmarks(track.meshes)
+        with self._stage("parsing"):
+            parsing = self.parser.finish(track, layout, landmarks)
+        return ClipCues(landmarks=landmarks, valid=track.valid, parsing=parsing, frame_size=track.frame_size,
+                        boxes=track.boxes)
+
+    def _stage(self, name: str):
+        return nullcontext() if self.timer is None else self.timer.stage(name)
+
+    @staticmethod
+    def _track_chunk(tracker, frames: np.ndarray, boxes: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
+        """Meshes of one chunk's frames (or face crops) into `out` (NaN where no face); returns the images."""
+        images = list(frames) if boxes is None else [crop_square(f, b) for f, b in zip(frames, boxes, strict=True)]
+        for i, image in enumerate(images):
+            mesh = tracker(image)
+            if mesh is not None:
+                if boxes is not None:
+                    mesh[:, :2] += boxes[i, :2]  # crop pixels -> frame pixels
+                out[i] = mesh
+        return images
 
     def _face_boxes(self, clip: _Frames) -> np.ndarray | None:
         """Square face crops (N, 3) when the clip is not face crops already, else None."""
-        from finecliper.cues.face_crop import (
-            crop_box,
-            detect_faces,
-            looks_like_face_crop,
-            main_face_boxes,
-            smooth_boxes,
-        )
-        from finecliper.cues.mediapipe_backend import FaceDetector
-
-        n = clip.n
-        probe = spread_indices(n, CROP_PROBE_FRAMES)
-        with FaceDetector() as detect:
-            probes = [detect_faces(detect, f) for f in clip.pick(probe)]
-            if looks_like_face_crop(probes, clip.size) is not False:
+        probe = spread_indices(clip.n, CROP_PROBE_FRAMES)
+        with self.landmarker.detector() as detect:
+            probes = [face_crop.detect_faces(detect, f) for f in clip.pick(probe)]
+            if face_crop.looks_like_face_crop(probes, clip.size) is not False:
                 return None
             detections = []
             for a, b in clip.chunks:
-                detections.extend(detect_faces(detect, f) for f in clip.read(a, b))
-        boxes = main_face_boxes(detections)
+                detections.extend(face_crop.detect_faces(detect, f) for f in clip.read(a, b))
+        boxes = face_crop.main_face_boxes(detections)
         try:
-            smoothed = smooth_boxes(boxes)
+            smoothed = face_crop.smooth_boxes(boxes)
         except ValueError:
-            raise UserError(f"no face was found in any of the {n} frames of clip {clip.path}") from None
-        return np.stack([crop_box(b) for b in smoothed])
+            raise UserError(f"no face was found in any of the {clip.n} frames of clip {clip.path}") from None
+        return np.stack([face_crop.crop_box(b) for b in smoothed])
 
     def _parse(self, images: list[np.ndarray], boxes: np.ndarray | None, scale: float, out: np.ndarray) -> None:
         """Run the parsing model on frames (or crops) and write its maps into `out` (T, h, w) at `scale`."""
         if boxes is None:
-            out[:] = self.parser(images, [out.shape[1:]] * len(images))
+            out[:] = self.parser.parse(images, [out.shape[1:]] * len(images))
             return
         sides = [max(1, round(int(b[2]) * scale)) for b in boxes]
-        maps = self.parser(images, [(s, s) for s in sides])
+        maps = self.parser.parse(images, [(s, s) for s in sides])
         h, w = out.shape[1:]
         for t, (m, b, s) in enumerate(zip(maps, boxes, sides, strict=True)):
             x0, y0 = round(int(b[0]) * scale), round(int(b[1]) * scale)

@@ -22,9 +22,10 @@ frames; a face lost for more than 12 frames starts a new track.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
-from finecliper.cues.extract import interpolate_missing
+from finecliper.cues.tracks import interpolate_missing
 
 FACE_CROP_MIN_WIDTH = 0.4
 CROP_MARGIN = 1.6
@@ -45,7 +46,6 @@ def _nms(boxes: np.ndarray, iou: float = 0.3) -> np.ndarray:
 def _detect_small(detector, image: np.ndarray) -> np.ndarray:
     """Detect on `image` shrunk to DETECT_SIDE px at most (the model sees 192 px anyway; MediaPipe's
     graph is several times slower on a full-size frame), boxes back in `image` pixels."""
-    import cv2
 
     h, w = image.shape[:2]
     scale = min(1.0, DETECT_SIDE / max(h, w))

@@ -8,6 +8,8 @@ frame instead of detecting it anew: faster, and steadier landmarks. The tracking
 tracker must never outlive its clip: a fresh one per clip keeps every clip's cues independent of what
 was processed before, so a resumed run writes the same cues as an uninterrupted one.
 `FaceDetector` is MediaPipe's face detector, used to find and crop faces in frames that are not crops.
+`MediaPipeLandmarks` is the registered landmark backend (`cues.backends`) built on both, with the
+mesh -> 68-point mapping of `mesh_to_ibug`. mediapipe itself is imported only when a graph is built.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import sys
 from contextlib import contextmanager
 
 import numpy as np
+
+from finecliper.cues.backends import LANDMARK_BACKENDS, LandmarkBackend
+from finecliper.cues.mesh_to_ibug import NUM_MESH_POINTS, MeshLayout
 
 # MediaPipe's defaults: confidence to report a face, and to keep tracking it rather than detect anew.
 MESH_MIN_DETECTION_CONFIDENCE = 0.5
@@ -51,7 +56,7 @@ def quiet_native_stderr():
 
 
 def versions() -> dict[str, str]:
-    import mediapipe
+    import mediapipe  # heavy (its graphs, protobuf): imported when the cues are actually computed
 
     return {"mediapipe": mediapipe.__version__}
 
@@ -66,7 +71,7 @@ class FaceMeshTracker:
     """MediaPipe face mesh over the frames of one clip, in order. Use as a context manager."""
 
     def __init__(self, static: bool = False):
-        from mediapipe.python.solutions import face_mesh
+        from mediapipe.python.solutions import face_mesh  # heavy: only when a tracker is built
 
         self._mesh = face_mesh.FaceMesh(
             static_image_mode=static,
@@ -104,7 +109,7 @@ class FaceDetector:
     """MediaPipe's face detector: every face of a frame as (x0, y0, x1, y1, score) in pixels."""
 
     def __init__(self):
-        from mediapipe.python.solutions import face_detection
+        from mediapipe.python.solutions import face_detection  # heavy: only when a detector is built
 
         self._det = face_detection.FaceDetection(
             model_selection=DETECTOR_MODEL, min_detection_confidence=DETECTOR_MIN_CONFIDENCE
@@ -130,3 +135,26 @@ class FaceDetector:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@LANDMARK_BACKENDS.register("mediapipe")
+class MediaPipeLandmarks(LandmarkBackend):
+    """MediaPipe face mesh (478 points) in video mode, mapped onto 68 points by `mesh_to_ibug`."""
+
+    summary = "MediaPipe face mesh, 478 points mapped onto the 68-point layout"
+    num_points = NUM_MESH_POINTS
+
+    def versions(self) -> dict[str, str]:
+        return versions()
+
+    def quiet(self):
+        return quiet_native_stderr()
+
+    def tracker(self) -> FaceMeshTracker:
+        return FaceMeshTracker()
+
+    def detector(self) -> FaceDetector:
+        return FaceDetector()
+
+    def layout(self, meshes: np.ndarray) -> MeshLayout:
+        return MeshLayout.from_meshes(meshes)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finecliper.cues.extract import spread_indices
+from finecliper.cues.tracks import spread_indices
 from finecliper.face_layout import NUM_LANDMARKS
 
 NUM_MESH_POINTS = 478  # with refined irises; the first 468 are the face mesh proper
@@ -213,80 +213,14 @@ class MeshLayout:
         """Resolve the layout on one (478, 2 or 3) mesh in any pixel frame."""
         sets = connection_sets()
         ref = face_frame(mesh, *_eye_vertices(sets))
-        w = np.zeros((NUM_LANDMARKS, NUM_MESH_POINTS))
+        w = np.zeros((NUM_LANDMARKS, NUM_MESH_POINTS))  # each part below fills its own rows
         polygons: dict[str, list[int]] = {}
-
-        # Eyes: 36-41 (subject's right), 42-47 (left).
-        eye_rings = {}
-        for name, start in (("right_eye", 36), ("left_eye", 42)):
-            (cycle, is_cycle), = _components(sets[name])
-            if not is_cycle:
-                raise ValueError(f"mesh contour {name} is not closed")
-            ring = eye_rings[name] = _ring(cycle, ref)
-            w[start : start + 6] = _ring_points(ring, ref, [1 / 3, 2 / 3], [1 / 3, 2 / 3])
-            polygons[name] = ring.polygon
-
-        # Brows: 17-21 (right, outer -> inner), 22-26 (left, inner -> outer): image left to right.
-        fr = [0, 0.25, 0.5, 0.75, 1]
-        for name, start in (("right_brow", 17), ("left_brow", 22)):
-            paths = [order for order, _ in _components(sets[name])]
-            if len(paths) != 2:
-                raise ValueError(f"mesh contour {name} is not an upper and a lower edge")
-            paths = [p if ref[p[0], 0] < ref[p[-1], 0] else p[::-1] for p in paths]  # small x first
-            upper, lower = sorted(paths, key=lambda p: ref[p, 1].mean())
-            w[start : start + 5] = 0.5 * (_sample(_onehot(upper), ref, fr) + _sample(_onehot(lower), ref, fr))
-            polygons[name] = upper + lower[::-1]
-
-        # Nose: bridge 27-30, bottom 31-35.
-        nose_adj = _adjacency(sets["nose"])
-        ends = [v for v, n in nose_adj.items() if len(n) == 1]
-        branches = [v for v, n in nose_adj.items() if len(n) >= 3]
-        if len(ends) != 1 or len(branches) != 2:
-            raise ValueError("mesh contour nose is not a bridge ending in a loop around the nostrils")
-        top = ends[0]
-        bridge = _path_between(nose_adj, top, branches[0])
-        if any(v in branches for v in bridge[:-1]):
-            bridge = _path_between(nose_adj, top, branches[1])
-        tip = bridge[-1]
-        subnasale = branches[1] if tip == branches[0] else branches[0]
-        w[27:31] = _sample(_onehot(bridge), ref, [0, 1 / 3, 2 / 3, 1])
-        w[33, subnasale] = 1.0
-        middle = set(_path_between(nose_adj, tip, subnasale)) - {tip, subnasale}
-        wings = []
-        for _ in range(2):  # the two arcs from the tip to the subnasale around the nostrils
-            arc = _path_between(nose_adj, tip, subnasale, avoid=middle | {v for a in wings for v in a[1:-1]})
-            wings.append(arc)
-        wings.sort(key=lambda a: ref[a, 0].mean())  # subject's right (small x) first
-        for arc, outer, mid in ((wings[0], 31, 32), (wings[1], 35, 34)):
-            k = int(np.argmax(np.abs(ref[arc, 0])))
-            lower = arc[k:]  # outermost point -> subnasale
-            w[outer, arc[k]] = 1.0
-            w[mid] = _sample(_onehot(lower), ref, [0.5])[0]
-        polygons_nose = sorted(nose_adj)
-
-        # Mouth: the larger lip ring is the outer one.
-        rings = [order for order, cyc in _components(sets["lips"]) if cyc]
-        if len(rings) != 2:
-            raise ValueError("mesh contour lips is not an outer and an inner ring")
-        inner, outer = sorted(rings, key=lambda c: np.ptp(ref[c, 0]))
-        outer_ring, inner_ring = _ring(outer, ref), _ring(inner, ref)
-        sixths = [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]
-        w[48:60] = _ring_points(outer_ring, ref, sixths, sixths)
-        w[60:68] = _ring_points(inner_ring, ref, [0.25, 0.5, 0.75], [0.25, 0.5, 0.75])
-        # Lips between the rings; they meet at the corners through the short corner-to-corner edges.
-        polygons["upper_lip"] = outer_ring.upper + inner_ring.upper[::-1]
-        polygons["lower_lip"] = outer_ring.lower + inner_ring.lower[::-1]
-        polygons["inner_mouth"] = inner_ring.polygon
-
-        # Jaw: the oval's lower arc between its crossings of the eye-corner level.
-        (oval, is_cycle), = _components(sets["oval"])
-        if not is_cycle:
-            raise ValueError("mesh contour oval is not closed")
-        polygons["skin"] = oval
-        level = np.mean([ref[r.first, 1] for r in eye_rings.values()] + [ref[r.last, 1] for r in eye_rings.values()])
-        w[0:17] = _sample(_jaw_rows(oval, ref, level), ref, np.linspace(0, 1, 17))
-
-        return cls(weights=w.astype(np.float32), polygons=polygons, nose_hull=polygons_nose)
+        eye_rings = _place_eyes(sets, ref, w, polygons)
+        _place_brows(sets, ref, w, polygons)
+        nose_hull = _place_nose(sets, ref, w)
+        _place_mouth(sets, ref, w, polygons)
+        _place_jaw(sets, ref, w, polygons, eye_rings)
+        return cls(weights=w.astype(np.float32), polygons=polygons, nose_hull=nose_hull)
 
     @classmethod
     def from_meshes(cls, meshes: np.ndarray, max_frames: int = 32) -> MeshLayout:
@@ -326,3 +260,87 @@ def _jaw_rows(oval: list[int], ref: np.ndarray, level: float) -> np.ndarray:
     backward = [oval[(k % n)] for k in range(i_r, i_r - (i_r - i_l) % n, -1)]
     arc = forward if ref[forward, 1].max() > ref[backward, 1].max() else backward
     return np.concatenate([row_r[None], _onehot(arc), row_l[None]])
+
+
+# --- the parts of the face: each fills its rows of the (68, 478) weights and its region polygons ---------
+
+
+def _place_eyes(sets, ref: np.ndarray, w: np.ndarray, polygons: dict) -> list[_Ring]:
+    """Eyes: 36-41 (subject's right), 42-47 (left). Returns both eye rings (the jaw needs their corners)."""
+    rings = []
+    for name, start in (("right_eye", 36), ("left_eye", 42)):
+        (cycle, is_cycle), = _components(sets[name])
+        if not is_cycle:
+            raise ValueError(f"mesh contour {name} is not closed")
+        ring = _ring(cycle, ref)
+        w[start : start + 6] = _ring_points(ring, ref, [1 / 3, 2 / 3], [1 / 3, 2 / 3])
+        polygons[name] = ring.polygon
+        rings.append(ring)
+    return rings
+
+
+def _place_brows(sets, ref: np.ndarray, w: np.ndarray, polygons: dict) -> None:
+    """Brows: 17-21 (right, outer -> inner), 22-26 (left, inner -> outer): image left to right."""
+    fractions = [0, 0.25, 0.5, 0.75, 1]
+    for name, start in (("right_brow", 17), ("left_brow", 22)):
+        paths = [order for order, _ in _components(sets[name])]
+        if len(paths) != 2:
+            raise ValueError(f"mesh contour {name} is not an upper and a lower edge")
+        paths = [p if ref[p[0], 0] < ref[p[-1], 0] else p[::-1] for p in paths]  # small x first
+        upper, lower = sorted(paths, key=lambda p: ref[p, 1].mean())
+        edges = _sample(_onehot(upper), ref, fractions) + _sample(_onehot(lower), ref, fractions)
+        w[start : start + 5] = 0.5 * edges
+        polygons[name] = upper + lower[::-1]
+
+
+def _place_nose(sets, ref: np.ndarray, w: np.ndarray) -> list[int]:
+    """Nose: bridge 27-30, bottom 31-35. Returns the nose contour's vertices (their hull is the region)."""
+    adj = _adjacency(sets["nose"])
+    ends = [v for v, n in adj.items() if len(n) == 1]
+    branches = [v for v, n in adj.items() if len(n) >= 3]
+    if len(ends) != 1 or len(branches) != 2:
+        raise ValueError("mesh contour nose is not a bridge ending in a loop around the nostrils")
+    top = ends[0]
+    bridge = _path_between(adj, top, branches[0])
+    if any(v in branches for v in bridge[:-1]):
+        bridge = _path_between(adj, top, branches[1])
+    tip = bridge[-1]
+    subnasale = branches[1] if tip == branches[0] else branches[0]
+    w[27:31] = _sample(_onehot(bridge), ref, [0, 1 / 3, 2 / 3, 1])
+    w[33, subnasale] = 1.0
+    middle = set(_path_between(adj, tip, subnasale)) - {tip, subnasale}
+    wings = []
+    for _ in range(2):  # the two arcs from the tip to the subnasale around the nostrils
+        wings.append(_path_between(adj, tip, subnasale, avoid=middle | {v for a in wings for v in a[1:-1]}))
+    wings.sort(key=lambda a: ref[a, 0].mean())  # subject's right (small x) first
+    for arc, outer, mid in ((wings[0], 31, 32), (wings[1], 35, 34)):
+        k = int(np.argmax(np.abs(ref[arc, 0])))
+        w[outer, arc[k]] = 1.0
+        w[mid] = _sample(_onehot(arc[k:]), ref, [0.5])[0]  # half-way from the outermost point to 33
+    return sorted(adj)
+
+
+def _place_mouth(sets, ref: np.ndarray, w: np.ndarray, polygons: dict) -> None:
+    """Mouth: outer ring 48-59, inner ring 60-67; the larger lip ring is the outer one."""
+    rings = [order for order, cyc in _components(sets["lips"]) if cyc]
+    if len(rings) != 2:
+        raise ValueError("mesh contour lips is not an outer and an inner ring")
+    inner, outer = sorted(rings, key=lambda c: np.ptp(ref[c, 0]))
+    outer_ring, inner_ring = _ring(outer, ref), _ring(inner, ref)
+    sixths = [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]
+    w[48:60] = _ring_points(outer_ring, ref, sixths, sixths)
+    w[60:68] = _ring_points(inner_ring, ref, [0.25, 0.5, 0.75], [0.25, 0.5, 0.75])
+    # Lips between the rings; they meet at the corners through the short corner-to-corner edges.
+    polygons["upper_lip"] = outer_ring.upper + inner_ring.upper[::-1]
+    polygons["lower_lip"] = outer_ring.lower + inner_ring.lower[::-1]
+    polygons["inner_mouth"] = inner_ring.polygon
+
+
+def _place_jaw(sets, ref: np.ndarray, w: np.ndarray, polygons: dict, eye_rings: list[_Ring]) -> None:
+    """Jaw 0-16: the oval's lower arc between its crossings of the eye-corner level; the oval is the skin."""
+    (oval, is_cycle), = _components(sets["oval"])
+    if not is_cycle:
+        raise ValueError("mesh contour oval is not closed")
+    polygons["skin"] = oval
+    level = np.mean([ref[r.first, 1] for r in eye_rings] + [ref[r.last, 1] for r in eye_rings])
+    w[0:17] = _sample(_jaw_rows(oval, ref, level), ref, np.linspace(0, 1, 17))

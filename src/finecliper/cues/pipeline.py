@@ -17,9 +17,16 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import torch
+from tqdm import tqdm
 
 from finecliper import atomic
 from finecliper.cues.extract import CueSettings, Extractor
@@ -31,7 +38,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Summary:
+class CuesSummary:
+    """What one `finecliper cues` run did; `failed` is the clips that failed, as in `DescribeSummary`."""
+
     clips: int = 0
     done: int = 0
     skipped: int = 0  # complete already
@@ -62,12 +71,7 @@ _EXTRACTOR: Extractor | None = None
 
 def _init_worker(settings: CueSettings, threads: int) -> None:
     global _EXTRACTOR
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
+    torch.set_num_threads(threads)  # the parsing model's share of the cores
     _EXTRACTOR = Extractor(settings)
 
 
@@ -121,10 +125,8 @@ def check_provenance(store: CueStore, provenance: dict) -> None:
 
 
 def run_cues(records: list[ClipRecord], out: str | Path, settings: CueSettings, workers: int = 1,
-             progress: bool = True) -> Summary:
+             progress: bool = True) -> CuesSummary:
     """Cues of every record into the store at `out`; returns (and writes) the run's summary."""
-    from tqdm import tqdm
-
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     ids = [r.id for r in records]
@@ -138,7 +140,7 @@ def run_cues(records: list[ClipRecord], out: str | Path, settings: CueSettings, 
     store.root.mkdir(parents=True, exist_ok=True)
     store.write_provenance(provenance)
 
-    summary = Summary(clips=len(records))
+    summary = CuesSummary(clips=len(records))
     tasks = [(r.id, str(r.full_path), r.num_frames, str(store.root)) for r in records]
     bar = tqdm(total=len(tasks), unit="clip", desc="cues", disable=not progress, file=sys.stderr)
 
@@ -172,11 +174,6 @@ def run_cues(records: list[ClipRecord], out: str | Path, settings: CueSettings, 
 
 
 def _run_parallel(tasks, settings: CueSettings, workers: int, record) -> None:
-    import multiprocessing
-    import os
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,

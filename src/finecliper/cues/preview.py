@@ -10,11 +10,19 @@ description, in the demo) can be printed under the strip.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
+import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
+from finecliper import atomic
+from finecliper.cues.tracks import spread_indices
 from finecliper.data.cue_store import ClipCues
+from finecliper.data.render import render_landmarks, render_parsing
+from finecliper.data.transforms import crop_square as crop
+from finecliper.data.video import read_clip
 
 PANEL = 224  # panel height in pixels: the model's resolution
 GAP = 4
@@ -22,10 +30,6 @@ GAP = 4
 
 def _panels(frame: np.ndarray, parsing: np.ndarray, landmarks: np.ndarray, cues: ClipCues, t: int):
     """(frame, parsing) panels of one frame and the landmarks in panel pixels."""
-    import cv2
-
-    from finecliper.data.transforms import crop_square as crop
-
     h, w = cues.frame_size
     mh, mw = parsing.shape
     sx, sy = mw / w, mh / h
@@ -47,10 +51,6 @@ def _panels(frame: np.ndarray, parsing: np.ndarray, landmarks: np.ndarray, cues:
 
 def make_preview(frames: np.ndarray, cues: ClipCues, indices: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 strip for frames (K, H, W, 3) at `indices` of a clip with cues `cues`."""
-    from PIL import Image, ImageDraw
-
-    from finecliper.data.render import render_landmarks, render_parsing
-
     columns = []
     for frame, t in zip(frames, indices, strict=True):
         image, pmap, points = _panels(frame, cues.parsing[t], cues.landmarks[t], cues, int(t))
@@ -72,10 +72,6 @@ def make_preview(frames: np.ndarray, cues: ClipCues, indices: np.ndarray) -> np.
 
 def caption_band(text: str, width: int, line_height: int = 14) -> np.ndarray:
     """(h, width, 3) uint8 white band with `text` wrapped onto it in PIL's default font."""
-    import textwrap
-
-    from PIL import Image, ImageDraw
-
     lines = textwrap.wrap(text, width=max(10, (width - 6) // 6)) or [""]
     band = Image.new("RGB", (width, line_height * len(lines) + 8), (255, 255, 255))
     draw = ImageDraw.Draw(band)
@@ -86,12 +82,6 @@ def caption_band(text: str, width: int, line_height: int = 14) -> np.ndarray:
 
 def write_preview(record, store, path: str | Path, num_frames: int = 4, caption: str | None = None) -> Path:
     """Write the preview strip of `record` (cues from `store`) as a PNG at `path`, with `caption` under it."""
-    from PIL import Image
-
-    from finecliper import atomic
-    from finecliper.cues.extract import spread_indices
-    from finecliper.data.video import read_clip
-
     cues = store.load(record.id)
     indices = spread_indices(cues.num_frames, num_frames)
     frames = read_clip(record.full_path, indices)

@@ -14,7 +14,9 @@ the face's vertical mid-line, in the frame from the subject's right eye to their
 
 Preprocessing follows the folder's `preprocessor_config.json` (size, mean, std) when present, else
 SegFormer's defaults (512 x 512, ImageNet mean and std); it is done here with OpenCV so that no
-image-processor class (some need torchvision) is involved.
+image-processor class (some need torchvision) is involved. `SegformerParser` is the registered parsing
+backend; torch, transformers and OpenCV are imported when it is built or run, since the command line
+imports this module when it starts (the registry) and must not wait for them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from finecliper.cues.backends import PARSING_BACKENDS, MeshTrack, ParsingBackend
 from finecliper.errors import UserError
 from finecliper.face_layout import LEFT_EYE, PARSING_INDEX, RIGHT_EYE
 
@@ -127,11 +130,20 @@ def _preprocessing(folder: Path) -> tuple[tuple[int, int], np.ndarray, np.ndarra
     return size, np.asarray(mean, dtype=np.float32), np.asarray(std, dtype=np.float32)
 
 
-class SegformerParser:
+@PARSING_BACKENDS.register("segformer")
+class SegformerParser(ParsingBackend):
     """A local face-parsing model: frames in, (T, H, W) maps of our classes (EYE/BROW still unsided)."""
 
+    summary = "a local parsing model"
+    needs_weights = True
+    reads_frames = True
+
+    @classmethod
+    def build(cls, settings) -> SegformerParser:
+        return cls(settings.parsing_weights, device=settings.device)
+
     def __init__(self, folder: str | Path, device: str = "cpu", batch_size: int = 8):
-        import torch
+        import torch  # see the module docstring
         from transformers import AutoConfig, AutoModelForSemanticSegmentation
 
         folder = Path(folder)
@@ -163,7 +175,7 @@ class SegformerParser:
     def __call__(self, images, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
         """Class maps of `images` ((h, w, 3) uint8 RGB each, sizes may differ), each at its entry of
         `sizes` (h, w), as uint8 our class ids (EYE / BROW codes for eyes and brows)."""
-        import cv2
+        import cv2  # see the module docstring
         import torch
         import torch.nn.functional as F
 
@@ -180,3 +192,14 @@ class SegformerParser:
                     up = F.interpolate(logits[k : k + 1], size=tuple(size), mode="bilinear", align_corners=False)
                     out.append(table[up[0].argmax(0)].to(torch.uint8).cpu().numpy())  # (h, w)
         return out
+
+    def versions(self) -> dict[str, str]:
+        import transformers  # loaded already by __init__; imported here to read its version
+
+        return {"transformers": transformers.__version__}
+
+    def parse(self, images, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+        return self(images, sizes)
+
+    def finish(self, track: MeshTrack, layout, landmarks: np.ndarray) -> np.ndarray:
+        return assign_sides(track.raw_parsing, landmarks, track.scale)

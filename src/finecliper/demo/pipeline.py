@@ -129,7 +129,7 @@ def make_cues(out: Path, settings: DemoSettings, records, progress: bool) -> Pat
 
 
 def make_descriptions(out: Path, cues: Path, records, backend_name: str, progress: bool) -> Path:
-    from finecliper.describe.backends import LandmarkBackend
+    from finecliper.describe.landmarks import LandmarkBackend
     from finecliper.describe.pipeline import describe_manifest
 
     path = out / f"descriptions-{backend_name}.jsonl"

@@ -24,6 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tqdm import tqdm
+
 from finecliper import atomic
 from finecliper.data.descriptions import append_record, read_records, repair_tail
 from finecliper.data.manifest import ClipRecord
@@ -39,19 +41,21 @@ _PROVENANCE = ("backend", "model", "prompt_hash", "generation")
 
 
 @dataclass
-class Summary:
+class DescribeSummary:
+    """What one describe (or refine) run did; `failed` is the clips that failed, as in `CuesSummary`."""
+
     clips: int = 0  # clips in the manifest (distinct ids)
     already_done: int = 0  # skipped because the file already holds them
     written: int = 0  # records written by this run
     changed: int = 0  # records whose text the refiner changed
     emptied: int = 0  # records the refiner emptied
-    empty: int = 0  # records whose backend gave no text
+    empty: int = 0  # records whose describer gave no text
     no_face: int = 0
-    skipped: int = 0  # clips the backend had nothing for (e.g. no caption): not recorded
-    failed: int = 0  # clips that could not be read: not recorded, retried by the next run
+    skipped: int = 0  # clips the describer had nothing for (e.g. no caption): not recorded
+    # {"id", "reason"} of the clips that could not be read: not recorded, retried by the next run
+    failed: list[dict] = field(default_factory=list)
     repaired_bytes: int = 0  # bytes of an unfinished last line cut before appending
     seconds: float = 0.0
-    failures: list[str] = field(default_factory=list)  # first few failure messages
 
     def add(self, record: dict) -> None:
         """Count one record written by this run."""
@@ -61,15 +65,23 @@ class Summary:
         self.empty += record["status"] == "empty"
         self.no_face += record["status"] == "no-face"
 
+    def failure_lines(self, limit: int = 20) -> list[str]:
+        """"ID: reason" of the first `limit` failures."""
+        return [f"{f['id']}: {f['reason']}" for f in self.failed[:limit]]
+
     @property
     def clips_per_second(self) -> float:
         return self.written / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict:
-        data = asdict(self)
-        data["clips_per_second"] = round(self.clips_per_second, 3)
-        data["seconds"] = round(self.seconds, 3)
-        return data
+        """The object `finecliper describe --json` prints (docs/design.md §8): `failed` is a count there."""
+        return {
+            "clips": self.clips, "already_done": self.already_done, "written": self.written,
+            "changed": self.changed, "emptied": self.emptied, "empty": self.empty, "no_face": self.no_face,
+            "skipped": self.skipped, "failed": len(self.failed), "failures": self.failure_lines(),
+            "repaired_bytes": self.repaired_bytes, "seconds": round(self.seconds, 3),
+            "clips_per_second": round(self.clips_per_second, 3),
+        }
 
 
 def refiner_info(refiner: Refiner) -> dict:
@@ -124,25 +136,42 @@ def _prepare(backend: Backend, clip: ClipRecord):
     except Skip as exc:
         return "skip", str(exc)
     except UserError as exc:
-        return "error", f"{clip.id}: {exc}"
+        return "error", str(exc)
 
 
 def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend, refiner: Refiner | None = None,
-                      *, limit: int | None = None, workers: int = 2, progress: bool | None = None) -> Summary:
+                      *, limit: int | None = None, workers: int = 2, progress: bool | None = None) -> DescribeSummary:
     """Describe every clip not yet in `out`, appending one record per clip; returns the run's summary."""
-    from tqdm import tqdm
-
     out = Path(out)
     refiner = refiner or Refiner()
     provenance = _provenance(backend, refiner)
-    summary = Summary()
+    summary = DescribeSummary()
+    unique = _unique(clips)
+    summary.clips = len(unique)
+    todo = _not_yet_described(out, unique, provenance, summary)
+    if limit is not None:
+        todo = todo[: max(0, limit)]
+    if not todo:
+        return summary
+    backend.check(todo)
+    start = time.perf_counter()
+    _describe(todo, out, backend, refiner, provenance, summary, workers, progress)
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+def _unique(clips: list[ClipRecord]) -> dict[str, ClipRecord]:
     unique: dict[str, ClipRecord] = {}
     for clip in clips:
         unique.setdefault(clip.id, clip)
     if len(unique) < len(clips):
         log.warning("the manifest lists %d clip ids more than once; each is described once", len(clips) - len(unique))
-    summary.clips = len(unique)
+    return unique
 
+
+def _not_yet_described(out: Path, unique: dict[str, ClipRecord], provenance: dict,
+                       summary: DescribeSummary) -> list[ClipRecord]:
+    """The clips `out` does not hold yet, after cutting an unfinished last line and checking its settings."""
     summary.repaired_bytes = repair_tail(out)
     if summary.repaired_bytes:
         log.warning("cut an unfinished last line (%d bytes) left in %s by an interrupted run", summary.repaired_bytes, out)
@@ -153,15 +182,14 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
         done = {str(r["id"]) for r in existing}
     todo = [clip for clip_id, clip in unique.items() if clip_id not in done]
     summary.already_done = len(unique) - len(todo)
-    if limit is not None:
-        todo = todo[: max(0, limit)]
-    if not todo:
-        return summary
-    backend.check(todo)
+    return todo
 
+
+def _describe(todo: list[ClipRecord], out: Path, backend: Backend, refiner: Refiner, provenance: dict,
+              summary: DescribeSummary, workers: int, progress: bool | None) -> None:
+    """Batches through the describer, each prepared in worker threads while the one before it runs."""
     size = max(1, backend.batch_size)
     batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             tqdm(total=len(todo), unit="clip", desc=f"describe ({backend.name})",
                  disable=None if progress is None else not progress) as bar:
@@ -170,19 +198,7 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
             current = ahead
             if index + 1 < len(batches):  # read the next batch while the model works on this one
                 ahead = [pool.submit(_prepare, backend, clip) for clip in batches[index + 1]]
-            ready, inputs = [], []
-            for clip, future in zip(batch, current, strict=True):
-                kind, value = future.result()
-                if kind == "ok":
-                    ready.append(clip)
-                    inputs.append(value)
-                elif kind == "skip":
-                    summary.skipped += 1
-                else:
-                    summary.failed += 1
-                    if len(summary.failures) < 20:
-                        summary.failures.append(value)
-                    log.error("%s", value)
+            ready, inputs = _collect(batch, current, summary)
             outputs = backend.run(inputs) if inputs else []
             if len(outputs) != len(ready):
                 raise RuntimeError(f"backend {backend.name} returned {len(outputs)} outputs for {len(ready)} clips")
@@ -191,22 +207,37 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
                 append_record(out, record)
                 summary.add(record)
             bar.update(len(batch))
-    summary.seconds = time.perf_counter() - start
-    return summary
+
+
+def _collect(batch: list[ClipRecord], futures, summary: DescribeSummary) -> tuple[list[ClipRecord], list]:
+    """The batch's clips that were prepared, and their inputs; skips and failures are counted."""
+    ready, inputs = [], []
+    for clip, future in zip(batch, futures, strict=True):
+        kind, value = future.result()
+        if kind == "ok":
+            ready.append(clip)
+            inputs.append(value)
+        elif kind == "skip":
+            summary.skipped += 1
+        else:
+            summary.failed.append({"id": clip.id, "reason": value})
+            log.error("%s: %s", clip.id, value)
+    return ready, inputs
 
 
 # -- refine-only -----------------------------------------------------------------------------------
 _TEXT_FIELDS = ("raw", "caption", "text", "description")
 
 
-def refine_file(src: str | Path, out: str | Path, refiner: Refiner | None = None, field: str | None = None) -> Summary:
+def refine_file(src: str | Path, out: str | Path, refiner: Refiner | None = None,
+                field: str | None = None) -> DescribeSummary:
     """Refine the text of every JSON line of `src` into a descriptions file `out` (written atomically)."""
     src, out = Path(src), Path(out)
     if not src.is_file():
         raise UserError(f"input file {src} does not exist")
     refiner = refiner or Refiner()
     info = refiner_info(refiner)
-    summary = Summary()
+    summary = DescribeSummary()
     lines = []
     start = time.perf_counter()
     with src.open(encoding="utf-8") as fh:

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from finecliper.cues.extract import PARSING_BACKENDS, CueSettings, Extractor
+from finecliper.cues.backends import PARSING_BACKENDS
+from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.dataset import collate
 from finecliper.data.manifest import ClipRecord

@@ -1,0 +1,120 @@
+"""The cue backends (docs/design.md §5): one registry per role, and what an entry of each provides.
+
+- `LANDMARK_BACKENDS`: follows the face through a clip as a dense mesh per frame and maps the meshes
+  onto the 68 iBUG points (`mediapipe`, in `mediapipe_backend`).
+- `PARSING_BACKENDS`: draws the 11-class parsing maps, from the mesh's own regions (`mesh`, in
+  `parsing_fill`) or with a model that looks at the frames (`segformer`, in `segformer_backend`).
+
+An entry is a class registered where it is defined (`@PARSING_BACKENDS.register("mesh")`); the
+extractor builds it once per process with `build(settings)`, where its heavy imports (mediapipe,
+transformers) happen, so that the command line can list the entries without loading them.
+`finecliper cues` and `finecliper predict` read their choices and help from here, and the package's
+`__init__` imports every entry module, so the registries are complete whichever module is imported first.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from finecliper.registry import Registry
+
+if TYPE_CHECKING:
+    from finecliper.cues.extract import CueSettings
+
+CROP_MODES = ("auto", "none")
+
+
+class MeshLayout(Protocol):
+    """How a landmark backend's meshes become the 68 iBUG points (resolved once per clip)."""
+
+    def landmarks(self, meshes: np.ndarray) -> np.ndarray:
+        """(T, K, 3) meshes -> (T, 68, 2) float32 landmarks in the meshes' pixels."""
+
+
+@dataclass
+class MeshTrack:
+    """One clip's face, tracked: what its landmarks and parsing maps are computed from."""
+
+    path: Path
+    meshes: np.ndarray  # (T, K, 3) float32 in frame pixels; frames without a face interpolated
+    valid: np.ndarray  # (T,) bool: a face was found in that frame
+    boxes: np.ndarray | None  # (T, 3) square face crops (x0, y0, side), None when frames were used whole
+    frame_size: tuple[int, int]  # (H, W)
+    map_size: tuple[int, int]  # (h, w) of the parsing maps
+    scale: float  # map size over frame size
+    raw_parsing: np.ndarray | None  # (T, h, w) from a parsing backend that reads the frames, else None
+
+
+class LandmarkBackend:
+    """A face tracker whose per-frame meshes map onto the 68 iBUG points; one instance per process."""
+
+    summary = ""  # one line for --help
+    num_points = 0  # points of one frame's mesh
+
+    @classmethod
+    def build(cls, settings: CueSettings) -> LandmarkBackend:
+        return cls()
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the libraries whose output this is, recorded in the store's provenance."""
+        return {}
+
+    def quiet(self) -> AbstractContextManager:
+        """Held around the work on one clip (e.g. to silence a native library's log lines)."""
+        raise NotImplementedError
+
+    def tracker(self) -> AbstractContextManager:
+        """A fresh tracker for one clip: called on each frame in order, gives a (K, 3) mesh or None."""
+        raise NotImplementedError
+
+    def detector(self) -> AbstractContextManager:
+        """A face detector: called on a frame, gives every face as (k, 5) x0, y0, x1, y1, score."""
+        raise NotImplementedError
+
+    def layout(self, meshes: np.ndarray) -> MeshLayout:
+        """The mapping onto 68 points, resolved on a clip's (T, K, 3) meshes of frames with a face.
+        Raises ValueError when the meshes cannot be mapped."""
+        raise NotImplementedError
+
+
+class ParsingBackend:
+    """Draws the parsing maps of a tracked clip; one instance per process."""
+
+    summary = ""  # one line for --help
+    needs_weights = False  # True: built from --parsing-weights, a local model folder
+    reads_frames = False  # True: `parse` is called on every frame (or face crop) while the clip is tracked
+    info: dict | None = None  # the model's description, recorded in the store's provenance
+
+    @classmethod
+    def build(cls, settings: CueSettings) -> ParsingBackend:
+        return cls()
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def parse(self, images: list[np.ndarray], sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Maps of `images` ((h, w, 3) uint8 RGB), each at its entry of `sizes`; see `reads_frames`."""
+        raise NotImplementedError
+
+    def finish(self, track: MeshTrack, layout: MeshLayout, landmarks: np.ndarray) -> np.ndarray:
+        """The clip's (T, h, w) uint8 parsing maps (face_layout.PARSING_CLASSES) at `track.map_size`."""
+        raise NotImplementedError
+
+
+LANDMARK_BACKENDS: Registry[type[LandmarkBackend]] = Registry("landmark backend")
+PARSING_BACKENDS: Registry[type[ParsingBackend]] = Registry("parsing backend")
+
+
+def needing_weights() -> list[str]:
+    """Names of the parsing backends that load a model from --parsing-weights."""
+    return [name for name, entry in PARSING_BACKENDS.items() if entry.needs_weights]
+
+
+def parsing_help() -> str:
+    """The --parsing-backend help: every entry with its one line."""
+    return "; ".join(f"{name}: {entry.summary}" for name, entry in PARSING_BACKENDS.items())
