@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from finecliper.config.presets import model_config
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.model import FineCLIPER
@@ -12,7 +13,6 @@ from finecliper.model.adapter import Adapter, ParallelAdapterSeam, SerialAdapter
 from finecliper.model.architectures import ARCHITECTURES, architecture_dict
 from finecliper.model.backbone import Backbone, build_clip
 from finecliper.model.tokenizer import builtin_tokenizer
-from finecliper.presets import model_config
 
 CLASSES = class_names("dfew")
 

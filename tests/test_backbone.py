@@ -9,6 +9,7 @@ from importlib import resources
 import pytest
 import torch
 
+from finecliper.config.presets import model_config
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.model import build_model
@@ -16,7 +17,6 @@ from finecliper.model.adapter import ParallelAdapterSeam, SerialAdapterSeam
 from finecliper.model.architectures import ARCHITECTURES, architecture_dict, discover
 from finecliper.model.backbone import build_clip, load_backbone
 from finecliper.model.tokenizer import builtin_tokenizer, load_tokenizer
-from finecliper.presets import model_config
 
 ARCH_FOLDER = resources.files("finecliper").joinpath("arch")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from finecliper.config.model import ModelConfig
+from finecliper.config.presets import PAPER_TUNABLE_M, model_config
 from finecliper.config.strict import apply_overrides, from_dict
 from finecliper.errors import UserError
-from finecliper.presets import PAPER_TUNABLE_M, model_config
 
 
 def test_overrides_parse_yaml_values_and_check_types():

@@ -14,7 +14,7 @@ from finecliper.cues.face_crop import (
     smooth_boxes,
 )
 from finecliper.cues.mediapipe_backend import FaceDetector, quiet_native_stderr
-from finecliper.data.transforms import crop_square as crop
+from finecliper.data.images import crop_square as crop
 from media import astronaut, grace_hopper
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from dataset_examples import EXAMPLES
 from finecliper.cli import main
-from finecliper.data.manifest_builder import build_manifests
 from finecliper.datasets import DATASETS, OfficialSplits, class_names
 from finecliper.datasets.dfew import detect_label_base
 from finecliper.datasets.generic_csv import parse_class_list
 from finecliper.datasets.mafw import compound_label
+from finecliper.datasets.manifest_builder import build_manifests
 from finecliper.errors import UserError
 from finecliper.labels import CANONICAL_NAMES
 

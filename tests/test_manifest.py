@@ -13,9 +13,9 @@ from PIL import Image
 
 from finecliper.cli import main
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
-from finecliper.data.manifest_builder import build_manifests, format_report, write_manifests
 from finecliper.data.video import count_frames, is_video_file, list_frame_files
 from finecliper.datasets import DATASETS
+from finecliper.datasets.manifest_builder import build_manifests, format_report, write_manifests
 from finecliper.datasets.text import read_text
 from finecliper.errors import UserError
 from media import numbered_frames, write_frames, write_video

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from finecliper.config.presets import ABLATIONS, PRESETS, model_config
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.model import build_model
-from finecliper.presets import ABLATIONS, PRESETS, model_config
 
 CLASSES = class_names("dfew")
 T = 16

@@ -13,7 +13,8 @@ from finecliper.config.loading import experiment_from_dict
 from finecliper.config.strict import to_dict
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import CueStore
-from finecliper.data.dataset import ClipDataset, collate
+from finecliper.data.dataset import ClipDataset
+from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
 from finecliper.inference import Predictor
 from finecliper.inference.checkpoint import backbone_identity, load_model, save_checkpoint

@@ -13,8 +13,8 @@ from scipy import ndimage
 
 from finecliper.cli import main
 from finecliper.data.cue_store import CueStore
-from finecliper.data.manifest_builder import build_manifests
 from finecliper.data.video import read_clip
+from finecliper.datasets.manifest_builder import build_manifests
 from finecliper.errors import UserError
 from finecliper.face_layout import PARSING_INDEX
 from finecliper.labels import BASIC7, MAFW11
@@ -22,13 +22,13 @@ from finecliper.synth.expressions import RECIPES, ClipPlan, course, plan_clip
 from finecliper.synth.face import DEPTH, FaceState, Pose, draw, landmarks, random_identity
 from finecliper.synth.generate import (
     ClipInfo,
-    SynthSettings,
     generate,
     identity_of,
     plan_dataset,
     read_clips,
     render_clip,
 )
+from finecliper.synth.settings import SynthSettings
 
 SMALL = SynthSettings(train_identities=3, test_identities=2, frames=8, size=64, seed=3)
 

@@ -96,10 +96,10 @@ def test_tiny_preset_overfits_sixteen_clips(clips, tmp_path):
 
 
 def test_checkpoint_holds_only_trainable_tensors(tmp_path):
+    from finecliper.config.presets import model_config
     from finecliper.datasets import class_names
     from finecliper.inference.checkpoint import save_checkpoint
     from finecliper.model import build_model
-    from finecliper.presets import model_config
 
     model = build_model(model_config("B16-Full", ["backbone=tiny"]), class_names("dfew"))
     path = save_checkpoint(tmp_path / "ck", model, {"backbone": {}})

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 import torch
 
+from finecliper.config.presets import model_config
 from finecliper.datasets import class_names
 from finecliper.devices import resolve_device
 from finecliper.errors import UserError
 from finecliper.inference.scoring import forward
 from finecliper.model import FineCLIPER, build_model
-from finecliper.presets import model_config
 from finecliper.training.trainer import forward_backward
 
 DTYPES = {"float32": "fp32", "bfloat16": "bf16"}  # --dtype: the autocast of train.precision it stands for

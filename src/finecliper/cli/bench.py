@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib
 import json
 
+from finecliper.config.presets import PRESETS
 from finecliper.devices import DEVICE_HELP
-from finecliper.presets import PRESETS
 
 # Other benchmark modes live beside their subject: each module's register(modes) adds one sub-parser.
 OTHER_MODES: list[str] = ["bench_cues", "bench_data", "bench_describe"]

@@ -21,7 +21,7 @@ from finecliper.errors import UserError
 
 
 def register(subparsers) -> None:
-    from finecliper.demo.pipeline import CUE_BACKENDS, DemoSettings
+    from finecliper.demo.settings import CUE_BACKENDS, DemoSettings
 
     d = DemoSettings()
     p = subparsers.add_parser("demo", help="the whole pipeline on a synthetic dataset, on CPU, in minutes")
@@ -45,7 +45,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from dataclasses import replace
 
-    from finecliper.demo.pipeline import DemoSettings, run_demo, summary_lines
+    from finecliper.demo.pipeline import run_demo, summary_lines
+    from finecliper.demo.settings import DemoSettings
 
     d = DemoSettings()
     synth = replace(d.synth, train_identities=args.train_identities, test_identities=args.test_identities,

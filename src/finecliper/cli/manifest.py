@@ -44,7 +44,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     # Here, not at the top: the builder imports tqdm (about 70 ms), which `finecliper --help` does not need.
-    from finecliper.data.manifest_builder import (
+    from finecliper.datasets.manifest_builder import (
         build_manifests,
         format_report,
         format_summary,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
+from finecliper.config.presets import PAPER_TUNABLE_M, PRESETS, model_config
 from finecliper.datasets import class_names
-from finecliper.presets import PAPER_TUNABLE_M, PRESETS, model_config
 
 
 def register(subparsers) -> None:

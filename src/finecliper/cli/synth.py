@@ -20,7 +20,7 @@ from finecliper.errors import UserError
 
 
 def register(subparsers) -> None:
-    from finecliper.synth.generate import CLASS_SETS, FORMATS, SynthSettings
+    from finecliper.synth.settings import CLASS_SETS, FORMATS, SynthSettings
 
     d = SynthSettings()
     p = subparsers.add_parser("synth", help="synthetic face videos with dynamic expressions, in DFEW's layout")
@@ -46,7 +46,8 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from finecliper.synth.generate import SynthSettings, generate
+    from finecliper.synth.generate import generate
+    from finecliper.synth.settings import SynthSettings
 
     if args.workers < 1:
         raise UserError("--workers must be at least 1")

@@ -7,6 +7,6 @@
     loading.py     an ExperimentConfig from files or a dict: inheritance, the preset, `--set` overrides
 
 Import from the modules themselves. This file imports nothing on purpose: loading.py imports
-`finecliper.presets`, which imports model.py and strict.py, and a re-export here would run loading.py
+`finecliper.config.presets`, which imports model.py and strict.py, and a re-export here would run loading.py
 whenever presets imports this package, closing a cycle.
 """

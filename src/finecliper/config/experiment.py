@@ -44,7 +44,7 @@ class AugmentConfig:
 class DataConfig:
     """Where a run's clips, cues and texts come from, and how validation is held out."""
 
-    # Class list of the benchmark (labels.py): dfew, ferv39k, mafw.
+    # Class list of the benchmark (a `finecliper.datasets` entry): dfew, ferv39k, mafw.
     dataset: str = "dfew"
     # Manifests written by `finecliper manifest` (JSONL). Relative paths resolve against the working directory.
     train_manifest: str | None = None

@@ -2,7 +2,7 @@
 `--set` overrides, checked and validated. `finecliper train`, `zeroshot`, checkpoint loading and the demo
 build their `ExperimentConfig` here.
 
-This module sits above `finecliper.presets` (it expands the preset), which sits above config/model.py and
+This module sits above `finecliper.config.presets` (it expands the preset), which sits above config/model.py and
 config/strict.py; nothing below imports it, so the two never form a cycle.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 from finecliper.config.experiment import ExperimentConfig
 from finecliper.config.inherit import deep_merge, load_experiment_dict
+from finecliper.config.presets import model_config
 from finecliper.config.strict import apply_overrides, from_dict, to_dict
 from finecliper.errors import UserError
-from finecliper.presets import model_config
 
 
 def experiment_from_dict(data: dict[str, Any], overrides: list[str] | None = None) -> ExperimentConfig:

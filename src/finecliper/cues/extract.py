@@ -40,7 +40,7 @@ from finecliper.cues.backends import (
 from finecliper.cues.timing import StageTimer
 from finecliper.cues.tracks import interpolate_missing, spread_indices
 from finecliper.data.cue_store import ClipCues
-from finecliper.data.transforms import crop_square
+from finecliper.data.images import crop_square
 from finecliper.data.video import count_frames, read_clip
 from finecliper.errors import UserError
 from finecliper.face_layout import PARSING_CLASSES

@@ -1,7 +1,7 @@
 """`finecliper cues --preview CLIP_ID`: a PNG strip to see with one's own eyes that a clip's cues are right.
 
 A few evenly spaced frames of the clip, one column each, in three rows: the frame, the landmarks drawn
-on it and the parsing map, rendered by the model's own renderers (`finecliper.data.render`) so the
+on it and the parsing map, rendered by the model's own renderers (the cue kinds' `render`, `finecliper.data.cue_kinds`) so the
 preview shows what the model will see. Clips that were cropped to the face (raw videos) are shown on
 their face crop; each column is titled with its frame index, and frames without a detected face (points
 interpolated from neighbours, not drawn by the renderer) are marked "no face". A caption (the clip's
@@ -19,9 +19,10 @@ from PIL import Image, ImageDraw
 
 from finecliper import atomic
 from finecliper.cues.tracks import spread_indices
+from finecliper.data.cue_kinds.landmarks import render_landmarks
+from finecliper.data.cue_kinds.parsing import render_parsing
 from finecliper.data.cue_store import ClipCues
-from finecliper.data.render import render_landmarks, render_parsing
-from finecliper.data.transforms import crop_square as crop
+from finecliper.data.images import crop_square as crop
 from finecliper.data.video import read_clip
 
 PANEL = 224  # panel height in pixels: the model's resolution

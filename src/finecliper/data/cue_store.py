@@ -34,7 +34,7 @@ def _cue_kinds():
     """The cue-kind registry, which validates and types the cue arrays.
 
     Imported on first use, not with this module: the cue kinds import OpenCV (about 50 ms), and this module
-    is imported when the command line starts (through predict.py and cues/), which must answer at once.
+    is imported when the command line starts (through cli/predict.py and cues/), which must answer at once.
     """
     from finecliper.data.cue_kinds import CUE_KINDS
 

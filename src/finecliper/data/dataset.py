@@ -5,7 +5,7 @@ One item is one clip: `num_frames` frame indices from the TSN sampler, those fra
 records), one spatial transform shared by the frames and the data of every requested cue kind
 (`data/cue_kinds/`: parsing maps, landmarks, ...) of exactly those indices, then each kind's rendering,
 colour jitter of the frames, and CLIP normalisation. Labels are mapped to indices by name through the
-class list the dataset is given (labels.py owns every order). Batches: `loader.collate`.
+class list the dataset is given (the dataset registry, `finecliper.datasets`, owns every order). Batches: `loader.collate`.
 
 Randomness: each item draws from its own generator seeded by (seed, epoch, index), so DataLoader
 workers never share a random state, an item does not depend on which worker made it, and a run is
@@ -35,7 +35,6 @@ from finecliper.data.cue_kinds import CUE_KINDS
 from finecliper.data.cue_store import ClipCues, CueStore, open_cues
 from finecliper.data.descriptions import read_descriptions, swap_left_right
 from finecliper.data.face_boxes import crop_frames, scale_boxes
-from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.normalize import normalize
 from finecliper.data.sampling import sample_indices
@@ -43,9 +42,6 @@ from finecliper.data.spatial import sample_spatial
 from finecliper.data.transforms import transform_clip
 from finecliper.data.video import read_clip
 from finecliper.errors import UserError
-
-# collate and worker_init live in loader.py; training/, predict.py and demo/ import them from here.
-__all__ = ["CAPTIONS", "ClipDataset", "collate", "worker_init"]
 
 CAPTIONS = "captions"  # descriptions source meaning "the manifest's own captions" (MAFW)
 

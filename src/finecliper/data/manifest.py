@@ -12,10 +12,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from finecliper import atomic, labels
-from finecliper.data.video import VIDEO_SUFFIXES, is_video_file
+from finecliper.data.video import is_video_file
 from finecliper.errors import UserError
-
-__all__ = ["VIDEO_SUFFIXES", "ClipRecord", "read_manifest", "write_manifest"]  # VIDEO_SUFFIXES: re-exported
 
 
 @dataclass

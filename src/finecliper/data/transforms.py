@@ -17,15 +17,8 @@ import cv2
 import numpy as np
 
 from finecliper.data.cue_kinds import CUE_KINDS
-from finecliper.data.images import crop_square
-from finecliper.data.normalize import CLIP_MEAN, CLIP_STD, normalize
-from finecliper.data.spatial import SpatialParams, center_box
+from finecliper.data.spatial import SpatialParams
 from finecliper.errors import UserError
-
-# Also importable from here, for code outside data/ that imports them by this module's name: cues/ and demo/
-# (crop_square, center_box, normalize) and the inference code (CLIP's mean and std).
-__all__ = ["CLIP_MEAN", "CLIP_STD", "apply_spatial", "center_box", "crop_square", "normalize", "transform_clip",
-           "transform_frames"]
 
 
 def transform_frames(frames: np.ndarray, params: SpatialParams, size: int) -> np.ndarray:

@@ -3,7 +3,7 @@
     synth -> manifest -> cues -> descriptions -> pretrain CLIP -> train FineCLIPER -> evaluate -> report
 
 Stages and what they call: `synth.generate` (clips, DFEW split files, oracle cues); the manifest
-builder (`data.manifest_builder`) on those split files; the oracle cue store as written, or the
+builder (`datasets.manifest_builder`) on those split files; the oracle cue store as written, or the
 MediaPipe extractor (`cues.pipeline.run_cues`) with `cues="mediapipe"`; the landmark describer through
 `describe.pipeline.describe_manifest`; `demo.pretrain` for the small CLIP, saved as a HF CLIP folder;
 `training.Trainer` for FineCLIPER with that folder as `model.weights`; the report writers of
@@ -21,18 +21,37 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from finecliper import atomic
+from finecliper.config.loading import experiment_from_dict
 from finecliper.config.model import IMAGE_BRANCHES, TEXT_BRANCHES
+from finecliper.cues.extract import CueSettings
+from finecliper.cues.pipeline import run_cues
+from finecliper.cues.preview import write_preview
+from finecliper.data.cue_store import CueStore
+from finecliper.data.descriptions import read_descriptions
+from finecliper.data.manifest import read_manifest
+from finecliper.datasets.manifest_builder import build_manifests, manifest_name, write_manifests
+from finecliper.demo.pretrain import ARCHITECTURE, pretrain_clip, pretraining_pairs
+from finecliper.demo.probe import linear_probe
+from finecliper.demo.settings import VAL_FRACTION, DemoSettings
+from finecliper.demo.vocabulary import demo_tokenizer
+from finecliper.describe.landmarks import LandmarkBackend
+from finecliper.describe.pipeline import describe_manifest
 from finecliper.errors import UserError
-from finecliper.synth.generate import SynthSettings, class_list
+from finecliper.model.architectures import architecture_dict
+from finecliper.model.backbone import load_backbone
+from finecliper.synth.generate import generate, read_clips
+from finecliper.training.plots import save_confusion_png
+from finecliper.training.report import markdown, summarise
+from finecliper.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
-CUE_BACKENDS = ("oracle", "mediapipe")
-VAL_FRACTION = 0.1  # of the training identities' clips, held out to select the epoch (DataConfig's default)
 # The ablation's variants [PAPER's semantic levels]: the preset and the name of each row.
 VARIANTS: dict[str, tuple[str, str]] = {
     "frames": ("B16", "frames only"),
@@ -40,39 +59,6 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "ft": ("B16-FT", "+ descriptions (†)"),
     "full": ("B16-Full", "full (*†)"),
 }
-
-
-@dataclass
-class DemoSettings:
-    """The demo's sizes; the defaults finish in a few minutes on two CPU cores."""
-
-    synth: SynthSettings = field(default_factory=SynthSettings)
-    cues: str = "oracle"
-    pretrain_steps: int = 400
-    pretrain_batch: int = 128
-    pretrain_frames: int = 8  # frames per training clip used for pretraining
-    num_frames: int = 8  # frames per clip FineCLIPER sees
-    epochs: int = 6
-    batch_size: int = 8
-    lr: float = 3e-3
-    logit_scale: float = 10.0
-    adapter_ratio: float = 0.25
-    workers: int = 0  # DataLoader workers: 0 reads in the training process (2 cores: one process is best)
-    seed: int = 0
-
-    def validate(self) -> None:
-        self.synth.validate()
-        if self.cues not in CUE_BACKENDS:
-            raise UserError(f"--cues must be one of {', '.join(CUE_BACKENDS)}, got {self.cues!r}")
-        for name in ("pretrain_steps", "pretrain_batch", "pretrain_frames", "num_frames", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        # The Trainer holds out a stratified tenth (at least one clip of a class with two) for validation.
-        per_class = self.synth.train_identities * self.synth.clips_per_class
-        held = max(round(VAL_FRACTION * per_class), 1 if per_class >= 2 else 0)
-        if (per_class - held) * len(class_list(self.synth)) < self.batch_size:
-            raise UserError(f"{self.synth.train_identities} training identities leave fewer training clips than "
-                            f"one batch of {self.batch_size}; use more --train-identities or --clips-per-class")
 
 
 class Stages:
@@ -95,15 +81,11 @@ class Stages:
 
 
 def make_data(out: Path, settings: DemoSettings, progress: bool) -> dict:
-    from finecliper.synth.generate import generate
-
     return generate(out / "data", settings.synth, workers=2, progress=progress)
 
 
 def make_manifests(out: Path, synth: dict) -> dict[str, Path]:
     """Manifests of the synthetic split files, built by the real builder (as for DFEW)."""
-    from finecliper.data.manifest_builder import build_manifests, manifest_name, write_manifests
-
     dataset = synth["manifest_dataset"]
     paths = {split: out / "manifests" / manifest_name(dataset, 1, split) for split in ("train", "test")}
     if all(p.is_file() for p in paths.values()):
@@ -117,9 +99,6 @@ def make_cues(out: Path, settings: DemoSettings, records, progress: bool) -> Pat
     """The cue store the model reads: the generator's oracle store, or MediaPipe's on the same clips."""
     if settings.cues == "oracle":
         return out / "data" / "cues"
-    from finecliper.cues.extract import CueSettings
-    from finecliper.cues.pipeline import run_cues
-
     store = out / "cues-mediapipe"
     summary = run_cues(records, store, CueSettings(crop="none"), workers=2, progress=progress)
     if summary.failed:
@@ -129,9 +108,6 @@ def make_cues(out: Path, settings: DemoSettings, records, progress: bool) -> Pat
 
 
 def make_descriptions(out: Path, cues: Path, records, backend_name: str, progress: bool) -> Path:
-    from finecliper.describe.landmarks import LandmarkBackend
-    from finecliper.describe.pipeline import describe_manifest
-
     path = out / f"descriptions-{backend_name}.jsonl"
     describe_manifest(records, path, LandmarkBackend(cues), progress=progress)
     return path
@@ -140,15 +116,6 @@ def make_descriptions(out: Path, cues: Path, records, backend_name: str, progres
 def make_clip(out: Path, settings: DemoSettings, train_records, cues: Path, descriptions: Path,
               classes: list[str], progress: bool) -> dict:
     """The pretrained small CLIP folder (training identities only); skipped when it exists."""
-    import numpy as np
-
-    from finecliper.data.cue_store import CueStore
-    from finecliper.data.descriptions import read_descriptions
-    from finecliper.demo.pretrain import ARCHITECTURE, pretrain_clip, pretraining_pairs
-    from finecliper.demo.vocabulary import demo_tokenizer
-    from finecliper.model.architectures import architecture_dict
-    from finecliper.synth.generate import read_clips
-
     folder = out / "clip"
     record_path = out / "clip.json"
     if folder.is_dir() and record_path.is_file():
@@ -193,9 +160,6 @@ def experiment(out: Path, settings: DemoSettings, preset: str, manifests: dict[s
 
 def train_variant(run_dir: Path, config: dict) -> dict:
     """Train (or resume, or reuse) one variant; returns its results.json."""
-    from finecliper.config.loading import experiment_from_dict
-    from finecliper.training.trainer import Trainer
-
     results = run_dir / "results.json"
     if results.is_file():
         return json.loads(results.read_text())
@@ -208,11 +172,6 @@ def train_variant(run_dir: Path, config: dict) -> dict:
 
 def run_probes(out: Path, train_records, test_records, cues: Path, classes: list[str], seed: int) -> dict:
     """Middle-frame linear probes on the frozen CLIP: frames only, and frames with their cue renderings."""
-    from finecliper.data.cue_store import CueStore
-    from finecliper.demo.pretrain import ARCHITECTURE
-    from finecliper.demo.probe import linear_probe
-    from finecliper.model.backbone import load_backbone
-
     path = out / "probes.json"
     if path.is_file():
         return json.loads(path.read_text())
@@ -234,8 +193,6 @@ PROBE_LABELS = {"frames": "linear probe, middle frame", "frames+cues": "linear p
 
 def write_ablation(out: Path, results: dict[str, dict], probes: dict[str, dict]) -> str:
     """ablation.md (the table of `finecliper report`, one row per variant and probe) and ablation.json."""
-    from finecliper.training.report import markdown, summarise
-
     rows = [{**results[name], "preset": VARIANTS[name][1], "dataset": "synthetic"} for name in VARIANTS]
     rows += [{"preset": PROBE_LABELS[name], "dataset": "synthetic", "fold": 1, "select_on": "none (no selection)",
               "test": metrics} for name, metrics in probes.items()]
@@ -252,10 +209,40 @@ def write_ablation(out: Path, results: dict[str, dict], probes: dict[str, dict])
 def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, force: bool = False,
              progress: bool = False, echo=print) -> dict:
     """Run every stage into `out`; returns report.json's content (with the ablation table under "ablation")."""
-    from finecliper.data.manifest import read_manifest
-
     settings.validate()
     out = Path(out)
+    _claim_folder(out, settings, force)
+    start = time.perf_counter()
+    stages = Stages(7 + (len(VARIANTS) + 1 if ablation else 0), echo)
+    data = _prepare_data(out, settings, stages, progress)
+    results = {}
+    for name in VARIANTS if ablation else ["full"]:
+        preset, label = VARIANTS[name]
+        config = experiment(out, settings, preset, data["manifests"], data["cues"], data["descriptions"])
+        results[name] = stages.run(f"train {label}", lambda c=config, n=name: train_variant(out / "runs" / n, c),
+                                   lambda r: f"test UAR {r['test']['uar'] * 100:.2f}")
+    full = results["full"]["test"]
+    report = {"uar": full["uar"], "war": full["war"], "per_class_recall": full["per_class_recall"],
+              "confusion": full["confusion"], "class_names": full["class_names"], "num_clips": full["num_clips"],
+              "held_out_identities": len(data["synth"]["identities"]["test"]), "cues": settings.cues,
+              "pretrain": data["clip"]}
+    if ablation:
+        probes = stages.run("linear probes", lambda: run_probes(out, data["train"], data["test"], data["cues"],
+                                                                data["synth"]["classes"], settings.seed),
+                            lambda p: ", ".join(f"{PROBE_LABELS[k]} UAR {v['uar'] * 100:.2f}" for k, v in p.items()))
+        report["ablation"] = write_ablation(out, results, probes)
+    shown = next((r for r in data["test"] if r.label != "neutral"), data["test"][0])
+    stages.run("report", lambda: write_report(out, report, shown, data["cues"], data["descriptions"]),
+               lambda paths: ", ".join(p.name for p in paths))
+    report["stage_seconds"] = stages.seconds
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")  # once every time is known
+    return report
+
+
+def _claim_folder(out: Path, settings: DemoSettings, force: bool) -> None:
+    """Records the settings in demo.json; refuses a folder of a demo with other settings (or, with `force`,
+    one that is not a demo's), so that a rerun resumes only what it would have made itself."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     record_path = out / "demo.json"
@@ -268,9 +255,10 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
         raise UserError(f"{out} holds a demo run with other settings; choose another --out or pass --force")
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(record_path, json.dumps(wanted, indent=2) + "\n")
-    start = time.perf_counter()
-    stages = Stages(7 + (len(VARIANTS) + 1 if ablation else 0), echo)
 
+
+def _prepare_data(out: Path, settings: DemoSettings, stages: Stages, progress: bool) -> dict:
+    """The stages before training: synthetic data, manifests, cues, descriptions and the small CLIP."""
     synth = stages.run("synth", lambda: make_data(out, settings, progress), lambda r: (
         f"{r['clips']['train'] + r['clips']['test']} clips of {len(r['classes'])} classes, "
         f"{len(r['identities']['train'])} training / {len(r['identities']['test'])} held-out identities"))
@@ -282,44 +270,17 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
                       lambda p: f"{settings.cues} landmarks and parsing maps in {p}")
     descriptions = stages.run("describe", lambda: make_descriptions(out, cues, records, settings.cues, progress),
                               lambda p: f"landmark descriptions in {p}")
-    classes = synth["classes"]
-    clip = stages.run("pretrain", lambda: make_clip(out, settings, train_records, cues, descriptions, classes,
-                                                    progress), lambda s: (
+    clip = stages.run("pretrain", lambda: make_clip(out, settings, train_records, cues, descriptions,
+                                                    synth["classes"], progress), lambda s: (
         f"small CLIP on {s['images']} images x {s['texts']} texts of the training identities; "
         f"expression sentence accuracy {s['expression_accuracy'] * 100:.0f}%"))
-
-    results = {}
-    for name in VARIANTS if ablation else ["full"]:
-        preset, label = VARIANTS[name]
-        config = experiment(out, settings, preset, manifests, cues, descriptions)
-        results[name] = stages.run(f"train {label}", lambda c=config, n=name: train_variant(out / "runs" / n, c),
-                                   lambda r: f"test UAR {r['test']['uar'] * 100:.2f}")
-    full = results["full"]["test"]
-    report = {"uar": full["uar"], "war": full["war"], "per_class_recall": full["per_class_recall"],
-              "confusion": full["confusion"], "class_names": full["class_names"], "num_clips": full["num_clips"],
-              "held_out_identities": len(synth["identities"]["test"]), "cues": settings.cues, "pretrain": clip}
-    if ablation:
-        probes = stages.run("linear probes", lambda: run_probes(out, train_records, test_records, cues, classes,
-                                                                settings.seed),
-                            lambda p: ", ".join(f"{PROBE_LABELS[k]} UAR {v['uar'] * 100:.2f}" for k, v in p.items()))
-        report["ablation"] = write_ablation(out, results, probes)
-    shown = next((r for r in test_records if r.label != "neutral"), test_records[0])
-    stages.run("report", lambda: write_report(out, report, shown, cues, descriptions),
-               lambda paths: ", ".join(p.name for p in paths))
-    report["stage_seconds"] = stages.seconds
-    report["seconds"] = round(time.perf_counter() - start, 1)
-    atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")  # once every time is known
-    return report
+    return {"synth": synth, "manifests": manifests, "train": train_records, "test": test_records, "cues": cues,
+            "descriptions": descriptions, "clip": clip}
 
 
 def write_report(out: Path, report: dict, record, cues: Path, descriptions: Path) -> list[Path]:
     """The confusion matrix and the preview strip of one held-out clip with its description (report.json
     itself is written by run_demo, once the stage times are in it)."""
-    from finecliper.cues.preview import write_preview
-    from finecliper.data.cue_store import CueStore
-    from finecliper.data.descriptions import read_descriptions
-    from finecliper.training.plots import save_confusion_png
-
     confusion = out / "confusion.png"
     save_confusion_png(report["confusion"], report["class_names"], confusion,
                        f"held-out identities: UAR {report['uar'] * 100:.1f}")

@@ -5,7 +5,7 @@ kinds of images its branches show; a random CLIP knows nothing. So the demo firs
 CLIP (`arch/small.json`) what real CLIP would bring, from the *training* identities only:
 
 - images: frames, and the renderings the model's cue branches see (parsing maps in their palette,
-  landmarks as dots on the frame, drawn by `data.render`), one kind per sampled frame;
+  landmarks as dots on the frame, drawn by the cue kinds' renderers), one kind per sampled frame;
 - texts: phrases for what the face does in that frame, worded as the landmark describer words
   movements ("eyebrows rise", "jaw drops": `synth.expressions.ACTION_PHRASES`, from the generator's
   known action units); and sentences saying which expression the frame shows and which it does not,
@@ -32,10 +32,28 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from finecliper import atomic
+from finecliper.config.model import ModelConfig
+from finecliper.data.cue_kinds.landmarks import render_landmarks
+from finecliper.data.cue_kinds.parsing import render_parsing
 from finecliper.data.manifest import ClipRecord
+from finecliper.data.normalize import normalize
+from finecliper.data.spatial import center_box
+from finecliper.data.transforms import apply_spatial
+from finecliper.data.video import read_clip
 from finecliper.errors import UserError
+from finecliper.model.architectures import architecture_dict
+from finecliper.model.backbone import build_clip
+from finecliper.model.pn import pn_sentences
+from finecliper.synth.expressions import (
+    ACTION_PHRASES,
+    ClipPlan,
+    action_phrases,
+    course,
+    shown_expression,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +64,6 @@ IMAGE_KINDS = ("frames", "parsing", "landmarks")
 def expression_sentences(classes: list[str]) -> tuple[list[str], list[str]]:
     """Sentences that say which expression a face shows and which it does not: the form of the PN
     descriptors (`model.pn`, with ModelConfig's default templates), as captions on the web word it."""
-    from finecliper.config.model import ModelConfig
-    from finecliper.model.pn import pn_sentences
-
     cfg = ModelConfig()
     return pn_sentences(classes, cfg.positive_template, cfg.negative_template, cfg.negation)
 
@@ -62,17 +77,6 @@ def pretraining_pairs(records: list[ClipRecord], plans: dict[str, dict], cues, c
     1 (the text holds for the image), 0 (it does not) or NaN (unknown: whether a frame half way to its
     apex "shows" its expression, left out of the loss).
     """
-    from finecliper.data.render import render_landmarks, render_parsing
-    from finecliper.data.transforms import apply_spatial, center_box
-    from finecliper.data.video import read_clip
-    from finecliper.synth.expressions import (
-        ACTION_PHRASES,
-        ClipPlan,
-        action_phrases,
-        course,
-        shown_expression,
-    )
-
     positive, negative = expression_sentences(classes)
     texts = list(ACTION_PHRASES) + positive + negative
     column = {p: i for i, p in enumerate(texts)}
@@ -128,12 +132,6 @@ def pretrain_clip(images: np.ndarray, targets: np.ndarray, texts: list[str], tok
     unknown). Returns a summary: steps, images, texts, the final loss, and how often an image's
     best-scoring expression sentence is the one it shows (on the training images that show one).
     """
-    from tqdm import tqdm
-
-    from finecliper.data.transforms import normalize
-    from finecliper.model.architectures import architecture_dict
-    from finecliper.model.backbone import build_clip
-
     if len(images) != len(targets) or len(images) < 2:
         raise UserError("contrastive pretraining needs at least two images with their text targets")
     size = architecture_dict(ARCHITECTURE)["vision_config"]["image_size"]
@@ -187,8 +185,6 @@ def expression_accuracy(clip, pixels: torch.Tensor, labels: torch.Tensor, ids: t
                         texts: list[str], limit: int = 2048) -> float:
     """Among (up to `limit`) images that show an expression, the share whose best positive expression
     sentence (scored as the PN head scores: positive minus negative similarity) is the one they show."""
-    from finecliper.synth.expressions import ACTION_PHRASES
-
     n = (len(texts) - len(ACTION_PHRASES)) // 2
     pos = list(range(len(ACTION_PHRASES), len(ACTION_PHRASES) + n))
     neg = [i + n for i in pos]

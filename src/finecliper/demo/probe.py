@@ -14,16 +14,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from finecliper.data.dataset import ClipDataset
+from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord
+from finecliper.demo.pretrain import image_features
+from finecliper.training.metrics import classification_metrics
 
 
 @torch.no_grad()
 def middle_frame_features(clip, records: list[ClipRecord], class_names: list[str], size: int, cues=None,
                           branches: tuple[str, ...] = (), batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """(N, F) unit CLIP image embeddings of each clip's middle frame (and of its cue renderings), (N,) labels."""
-    from finecliper.data.dataset import ClipDataset, collate
-    from finecliper.demo.pretrain import image_features
-
     data = ClipDataset(records, class_names, train=False, num_frames=1, size=size, cues=cues, branches=branches)
     features, labels = [], []
     for start in range(0, len(data), batch_size):
@@ -43,8 +44,6 @@ def linear_probe(clip, train: list[ClipRecord], test: list[ClipRecord], class_na
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from finecliper.training.metrics import classification_metrics
 
     x_train, y_train = middle_frame_features(clip, train, class_names, size, cues, branches)
     x_test, y_test = middle_frame_features(clip, test, class_names, size, cues, branches)

@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections import Counter
 
 from finecliper.errors import UserError
+from finecliper.model.tokenizer import builtin_tokenizer, bytes_to_unicode, tokenizer_from_merges
 
 END = "</w>"
 
 
 def _words(texts: list[str]) -> Counter:
     """Each word as its tuple of byte symbols (the last one with the end-of-word mark), with its count."""
-    from finecliper.model.tokenizer import builtin_tokenizer
-
     base = builtin_tokenizer()
     # The tokenizer splits at white space first, so each distinct chunk is tokenized once.
     chunks = Counter(chunk for text in texts for chunk in text.split())
@@ -53,8 +52,6 @@ def _merge(symbols: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]:
 def learn_merges(texts: list[str], count: int) -> list[tuple[str, str]]:
     """Exactly `count` BPE merges: learned from `texts` (most frequent pair first, ties by the pair),
     then filled with unused pairs of single symbols."""
-    from finecliper.model.tokenizer import bytes_to_unicode
-
     words = _words(texts)
     merges: list[tuple[str, str]] = []
     while len(merges) < count:
@@ -80,8 +77,6 @@ def learn_merges(texts: list[str], count: int) -> list[tuple[str, str]]:
 
 def demo_tokenizer(texts: list[str], vocab_size: int):
     """A CLIPTokenizer of exactly `vocab_size` tokens with merges learned from `texts`."""
-    from finecliper.model.tokenizer import tokenizer_from_merges
-
     count = vocab_size - 2 * 256 - 2  # bytes, bytes at word ends, and the two special tokens
     if count < 0:
         raise UserError(f"a CLIP vocabulary needs at least 514 tokens, the architecture has {vocab_size}")

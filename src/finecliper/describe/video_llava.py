@@ -48,7 +48,7 @@ class VideoLlavaBackend(Backend):
 
         # CLIP's preprocessing, which Video-LLaVA uses; a folder's own config overrides it. data.transforms
         # imports torch, hence here.
-        from finecliper.data.transforms import CLIP_MEAN, CLIP_STD
+        from finecliper.data.normalize import CLIP_MEAN, CLIP_STD
 
         check_generation(num_frames, max_new_tokens, batch_size)
         self.torch = torch

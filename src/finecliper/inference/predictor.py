@@ -31,7 +31,7 @@ import torch
 from finecliper.cues.backends import PARSING_BACKENDS
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import ClipCues, CueStore
-from finecliper.data.dataset import collate
+from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.video import count_frames, is_video_file, write_frames
 from finecliper.devices import resolve_device

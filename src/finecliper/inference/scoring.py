@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from finecliper.data.dataset import collate, worker_init
+from finecliper.data.loader import collate, worker_init
 from finecliper.inference.runtime import autocast_for, to_device
 
 

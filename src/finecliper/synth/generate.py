@@ -21,55 +21,30 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+from tqdm import tqdm
 
-from finecliper import atomic
+from finecliper import __version__, atomic
+from finecliper.data.cue_store import ClipCues, CueStore
+from finecliper.data.video import write_frames, write_video
+from finecliper.datasets import class_names
 from finecliper.errors import UserError
+from finecliper.face_layout import PARSING_CLASSES
+from finecliper.labels import BASIC7
+from finecliper.synth.expressions import ClipPlan, course, plan_clip
+from finecliper.synth.face import Pose, draw, random_identity
+from finecliper.synth.settings import SynthSettings
 
 log = logging.getLogger(__name__)
 
 CLIP_DIR = "clips"
 CUE_DIR = "cues"
-FORMATS = ("frames", "mp4")
-CLASS_SETS = ("dfew", "mafw")
-
-
-@dataclass
-class SynthSettings:
-    """What decides the dataset's content; recorded in synth.json."""
-
-    train_identities: int = 80
-    test_identities: int = 24
-    clips_per_class: int = 1  # per identity
-    frames: int = 16
-    size: int = 64
-    classes: str = "dfew"  # "dfew": the 7 basic classes; "mafw": MAFW's 11
-    format: str = "frames"  # "frames": a folder of JPEGs per clip, as DFEW ships; "mp4": H.264 videos
-    fps: int = 10
-    seed: int = 0
-
-    def validate(self) -> None:
-        if self.train_identities < 1 or self.test_identities < 1:
-            raise UserError("synth needs at least one training and one test identity")
-        if self.clips_per_class < 1:
-            raise UserError(f"--clips-per-class must be at least 1, got {self.clips_per_class}")
-        if self.frames < 2:
-            raise UserError(f"--frames must be at least 2 (an expression needs time), got {self.frames}")
-        if self.size < 32 or self.size % 2:
-            raise UserError(f"--size must be an even number of pixels >= 32, got {self.size}")
-        if self.classes not in CLASS_SETS:
-            raise UserError(f"--classes must be one of {', '.join(CLASS_SETS)}, got {self.classes!r}")
-        if self.format not in FORMATS:
-            raise UserError(f"--format must be one of {', '.join(FORMATS)}, got {self.format!r}")
-
-    @property
-    def identities(self) -> int:
-        return self.train_identities + self.test_identities
-
-
 @dataclass
 class ClipInfo:
     """One clip of the dataset: what clips.jsonl holds per line."""
@@ -87,21 +62,15 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
 
 
 def class_list(settings: SynthSettings) -> list[str]:
-    from finecliper.datasets import class_names
-
     return class_names(settings.classes)
 
 
 def identity_of(settings: SynthSettings, index: int):
-    from finecliper.synth.face import random_identity
-
     return random_identity(_rng(settings.seed, 0, index))
 
 
 def plan_dataset(settings: SynthSettings) -> list[ClipInfo]:
     """Every clip of the dataset with its plan, in id order (ids are shuffled over identities and classes)."""
-    from finecliper.synth.expressions import plan_clip
-
     classes = class_list(settings)
     keys = [(i, c, r) for i in range(settings.identities) for c in range(len(classes))
             for r in range(settings.clips_per_class)]
@@ -120,8 +89,6 @@ def plan_dataset(settings: SynthSettings) -> list[ClipInfo]:
 
 def _background(size: int, rng: np.random.Generator) -> np.ndarray:
     """A smooth random backdrop: a few colour blobs, blurred together."""
-    import cv2
-
     base = rng.uniform(50, 200) + rng.normal(0, 20, 3)  # a muted colour, as rooms and walls are
     grid = np.clip(base + rng.normal(0, 15, (4, 4, 3)), 0, 255).astype(np.uint8)
     return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
@@ -129,11 +96,6 @@ def _background(size: int, rng: np.random.Generator) -> np.ndarray:
 
 def render_clip(settings: SynthSettings, info: ClipInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frames (T, S, S, 3) uint8, parsing (T, S, S) uint8, landmarks (T, 68, 2) pixels) of one clip."""
-    import cv2
-
-    from finecliper.synth.expressions import ClipPlan, course
-    from finecliper.synth.face import Pose, draw
-
     plan = ClipPlan(**info.plan)
     identity = identity_of(settings, info.identity)
     size, t = settings.size, settings.frames
@@ -163,8 +125,6 @@ def render_clip(settings: SynthSettings, info: ClipInfo) -> tuple[np.ndarray, np
 
 def _write_frames(folder: Path, frames: np.ndarray) -> None:
     """A frame folder of JPEGs (as DFEW's: 00001.jpg, ...), complete or absent."""
-    from finecliper.data.video import write_frames
-
     # Full-resolution colour (no 4:2:0 subsampling): at 64 px lips and eyes are a few pixels.
     write_frames(folder, frames, quality=95, subsampling=0)
 
@@ -175,9 +135,6 @@ def clip_path(out: Path, settings: SynthSettings, clip_id: str) -> Path:
 
 def _make_clip(out: str, settings: SynthSettings, info: ClipInfo) -> str:
     """Render one clip and write it and its oracle cues (skipped when both exist)."""
-    from finecliper.data.cue_store import ClipCues, CueStore
-    from finecliper.data.video import write_video
-
     out_path = Path(out)
     store = CueStore(out_path / CUE_DIR)
     path = clip_path(out_path, settings, info.id)
@@ -198,13 +155,11 @@ def _make_clip(out: str, settings: SynthSettings, info: ClipInfo) -> str:
 
 def write_split_files(out: Path, settings: SynthSettings, clips: list[ClipInfo]) -> list[Path]:
     """The official split files of the class set's dataset (fold 1 only), as the manifest builder reads them."""
-    from finecliper.labels import BASIC7
-
     written = []
     for split in ("train", "test"):
         rows = [c for c in clips if c.split == split]
         if settings.classes == "dfew":
-            # DFEW's documented convention: 1-based indices into the canonical order (labels.py).
+            # DFEW's documented convention: 1-based indices into the canonical order (labels.BASIC7).
             text = "video_name,label\n" + "".join(f"{c.id},{BASIC7.index(c.label) + 1}\n" for c in rows)
             path = out / "EmoLabel_DataSplit" / f"{split}(single-labeled)" / "set_1.csv"
         else:
@@ -217,9 +172,6 @@ def write_split_files(out: Path, settings: SynthSettings, clips: list[ClipInfo])
 
 
 def oracle_provenance(settings: SynthSettings) -> dict:
-    from finecliper import __version__
-    from finecliper.face_layout import PARSING_CLASSES
-
     return {
         "settings": {"backend": "oracle", "generator": "finecliper synth", **asdict(settings)},
         "versions": {"finecliper": __version__},
@@ -252,57 +204,70 @@ def read_clips(out: str | Path) -> list[ClipInfo]:
 
 def generate(out: str | Path, settings: SynthSettings, workers: int = 1, progress: bool = True,
              force: bool = False) -> dict:
-    """Write the dataset into `out`; returns the record written to synth.json."""
-    from tqdm import tqdm
-
-    from finecliper.data.cue_store import CueStore
-
+    """Write the dataset into `out`; returns the record written to synth.json (last, so that it marks a
+    finished dataset)."""
     settings.validate()
     out = Path(out)
+    finished = _prepare_folder(out, settings, force)
+    if finished is not None:
+        return finished
+    clips = plan_dataset(settings)
+    store = CueStore(out / CUE_DIR)
+    store.root.mkdir(parents=True, exist_ok=True)
+    store.write_provenance(oracle_provenance(settings))
+    atomic.write_text(out / "clips.jsonl", "".join(json.dumps(asdict(c)) + "\n" for c in clips))
+    counts = _make_clips(out, settings, clips, workers, progress)
+    split_files = write_split_files(out, settings, clips)
+    record = _record(out, settings, clips, split_files, written=counts["done"])
+    atomic.write_text(out / "synth.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _prepare_folder(out: Path, settings: SynthSettings, force: bool) -> dict | None:
+    """Refuses a folder holding another dataset (unless `force`, which clears it); returns the record of
+    the same dataset when it is already finished, else None (a partial one resumes)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
-    store = CueStore(out / CUE_DIR)
-    old = store.provenance()
+    old = CueStore(out / CUE_DIR).provenance()
     if old and old.get("settings") != oracle_provenance(settings)["settings"] and not force:
         raise UserError(f"{out} already holds a synthetic dataset made with other settings; "
                         "choose another --out or pass --force to replace it")
     if force and (out / "synth.json").exists():
         (out / "synth.json").unlink()
-    done = read_settings(out)
-    if done == settings:
+    if read_settings(out) == settings:
         return json.loads((out / "synth.json").read_text())
     if force and old:
-        import shutil
-
         for name in (CLIP_DIR, CUE_DIR):
             shutil.rmtree(out / name, ignore_errors=True)
-    clips = plan_dataset(settings)
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.write_provenance(oracle_provenance(settings))
-    atomic.write_text(out / "clips.jsonl", "".join(json.dumps(asdict(c)) + "\n" for c in clips))
+    return None
 
+
+def _make_clips(out: Path, settings: SynthSettings, clips: list[ClipInfo], workers: int,
+                progress: bool) -> dict[str, int]:
+    """Draw and write every clip not written yet; counts of "done" and "skipped"."""
     counts = {"done": 0, "skipped": 0}
     with tqdm(total=len(clips), unit="clip", desc="synth", disable=not progress) as bar:
         if workers <= 1:
             for c in clips:
                 counts[_make_clip(str(out), settings, c)] += 1
                 bar.update(1)
-        else:
-            import multiprocessing
+            return counts
+        # fork: the workers need nothing but the arguments, and start in milliseconds. An OpenCV
+        # thread pool that exists when a process forks deadlocks the child: one thread here, as in
+        # the data loader's workers.
+        cv2.setNumThreads(1)
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            jobs = [(str(out), settings, c) for c in clips]
+            for status in pool.imap_unordered(_make_clip_star, jobs, chunksize=8):
+                counts[status] += 1
+                bar.update(1)
+    return counts
 
-            import cv2
 
-            # fork: the workers need nothing but the arguments, and start in milliseconds. An OpenCV
-            # thread pool that exists when a process forks deadlocks the child: one thread here, as in
-            # data.transforms.
-            cv2.setNumThreads(1)
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                jobs = [(str(out), settings, c) for c in clips]
-                for status in pool.imap_unordered(_make_clip_star, jobs, chunksize=8):
-                    counts[status] += 1
-                    bar.update(1)
-    split_files = write_split_files(out, settings, clips)
-    record = {
+def _record(out: Path, settings: SynthSettings, clips: list[ClipInfo], split_files: list[Path],
+            written: int) -> dict:
+    """synth.json: the settings, classes, counts and where everything is."""
+    return {
         "settings": asdict(settings),
         "classes": class_list(settings),
         "clips": {split: sum(c.split == split for c in clips) for split in ("train", "test")},
@@ -312,10 +277,8 @@ def generate(out: str | Path, settings: SynthSettings, workers: int = 1, progres
         "frames_folder": CLIP_DIR,
         "cues": CUE_DIR,
         "manifest_dataset": settings.classes,  # the `finecliper manifest --dataset` of the split files
-        "written": counts["done"],
+        "written": written,
     }
-    atomic.write_text(out / "synth.json", json.dumps(record, indent=2) + "\n")
-    return record
 
 
 def _make_clip_star(job) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from finecliper.config.presets import PAPER_RESULTS
 from finecliper.errors import UserError
-from finecliper.presets import PAPER_RESULTS
 
 DATASET_TITLES = {"dfew": "DFEW", "ferv39k": "FERV39k", "mafw": "MAFW", "synthetic": "Synthetic"}
 

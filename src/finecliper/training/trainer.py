@@ -29,7 +29,7 @@ from tqdm import tqdm
 from finecliper import atomic
 from finecliper.config.experiment import ExperimentConfig
 from finecliper.config.strict import to_dict
-from finecliper.data.dataset import collate, worker_init
+from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord, read_manifest
 from finecliper.datasets import class_names as dataset_classes
 from finecliper.errors import UserError

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finecliper import atomic
-from finecliper.data.clip_check import ClipState, Location, inspect_clips
 from finecliper.data.manifest import ClipRecord, write_manifest
 from finecliper.datasets import DATASETS, DatasetSpec
+from finecliper.datasets.clip_check import ClipState, Location, inspect_clips
 from finecliper.datasets.records import PROBLEM_KINDS, Problem, SplitRow
 from finecliper.datasets.spec import Label
 from finecliper.errors import UserError
