@@ -14,28 +14,17 @@ import os
 import re
 from pathlib import Path
 
+from finecliper.data.jsonl import read_jsonl
 from finecliper.errors import UserError
 
 
 def read_records(path: str | Path) -> list[dict]:
     """All complete records of a descriptions file, in file order; a later record of an id wins."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"descriptions file {path} does not exist")
     records = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n"):
-                break  # the unfinished last line of an interrupted run
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                raise UserError(f"{path}:{lineno} is not valid JSON") from None
-            if not isinstance(record, dict) or "id" not in record or "refined" not in record:
-                raise UserError(f"{path}:{lineno} is not a description record (needs 'id' and 'refined')")
-            records.append(record)
+    for lineno, record in read_jsonl(path, "descriptions file", complete_only=True):
+        if "id" not in record or "refined" not in record:
+            raise UserError(f"{path}:{lineno} is not a description record (needs 'id' and 'refined')")
+        records.append(record)
     return records
 
 

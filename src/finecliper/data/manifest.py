@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from finecliper import atomic, labels
+from finecliper.data.jsonl import read_jsonl
 from finecliper.data.video import is_video_file
 from finecliper.errors import UserError
 
@@ -50,25 +51,18 @@ _FIELDS = {f.name for f in fields(ClipRecord)}
 
 def read_manifest(path: str | Path, data_root: str | Path | None = None) -> list[ClipRecord]:
     """Records of a JSONL manifest; `data_root` replaces the stored root (data moved elsewhere)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"manifest {path} does not exist")
     records = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                unknown = set(data) - _FIELDS
-                if unknown:
-                    raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
-                record = ClipRecord(**data)
-            except (json.JSONDecodeError, TypeError, ValueError) as exc:
-                raise UserError(f"{path}:{lineno} is not a manifest record ({exc})") from None
-            if data_root is not None:
-                record.root = str(Path(data_root).resolve())
-            records.append(record)
+    for lineno, data in read_jsonl(path, "manifest"):
+        try:
+            unknown = set(data) - _FIELDS
+            if unknown:
+                raise ValueError(f"unknown field {sorted(unknown)[0]!r}")
+            record = ClipRecord(**data)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path}:{lineno} is not a manifest record ({exc})") from None
+        if data_root is not None:
+            record.root = str(Path(data_root).resolve())
+        records.append(record)
     return records
 
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from finecliper import atomic
 from finecliper.data.descriptions import append_record, read_records, repair_tail
+from finecliper.data.jsonl import read_jsonl
 from finecliper.data.manifest import ClipRecord
 from finecliper.errors import UserError
 
@@ -232,43 +233,39 @@ _TEXT_FIELDS = ("raw", "caption", "text", "description")
 def refine_file(src: str | Path, out: str | Path, refiner: Refiner | None = None,
                 field: str | None = None) -> DescribeSummary:
     """Refine the text of every JSON line of `src` into a descriptions file `out` (written atomically)."""
-    src, out = Path(src), Path(out)
-    if not src.is_file():
-        raise UserError(f"input file {src} does not exist")
     refiner = refiner or Refiner()
     info = refiner_info(refiner)
     summary = DescribeSummary()
     lines = []
     start = time.perf_counter()
-    with src.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n") or not line.strip():
-                continue  # blank, or the unfinished last line of an interrupted writer
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                raise UserError(f"{src}:{lineno} is not valid JSON") from None
-            if not isinstance(item, dict) or "id" not in item:
-                raise UserError(f"{src}:{lineno} has no 'id'")
-            name = field or next((f for f in _TEXT_FIELDS if f in item), None)
-            if name is None or name not in item:
-                wanted = field or " or ".join(_TEXT_FIELDS)
-                raise UserError(f"{src}:{lineno} has no text field ({wanted}); choose one with --field")
-            text = item[name]
-            if text is not None and not isinstance(text, str):
-                raise UserError(f"{src}:{lineno}: field {name!r} is not text")
-            provenance = {
-                "backend": item.get("backend", "refine"),
-                "model": item.get("model"),
-                "prompt_hash": item.get("prompt_hash"),
-                "generation": item.get("generation", {}),
-                "refiner": info,
-            }
-            status = "no-face" if item.get("status") == "no-face" else None
-            record = make_record(str(item["id"]), Output(text, status, item.get("note")), refiner, provenance)
-            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-            summary.clips += 1
-            summary.add(record)
+    for lineno, item in read_jsonl(src, "input file", complete_only=True):
+        text = _input_text(item, field, f"{src}:{lineno}")
+        provenance = {
+            "backend": item.get("backend", "refine"),
+            "model": item.get("model"),
+            "prompt_hash": item.get("prompt_hash"),
+            "generation": item.get("generation", {}),
+            "refiner": info,
+        }
+        status = "no-face" if item.get("status") == "no-face" else None
+        record = make_record(str(item["id"]), Output(text, status, item.get("note")), refiner, provenance)
+        lines.append(json.dumps(record, ensure_ascii=False) + "\n")
+        summary.clips += 1
+        summary.add(record)
     atomic.write_text(out, "".join(lines))
     summary.seconds = time.perf_counter() - start
     return summary
+
+
+def _input_text(item: dict, field: str | None, where: str) -> str | None:
+    """The text to refine of one input line: `field`, else the first of _TEXT_FIELDS it has."""
+    if "id" not in item:
+        raise UserError(f"{where} has no 'id'")
+    name = field or next((f for f in _TEXT_FIELDS if f in item), None)
+    if name is None or name not in item:
+        wanted = field or " or ".join(_TEXT_FIELDS)
+        raise UserError(f"{where} has no text field ({wanted}); choose one with --field")
+    text = item[name]
+    if text is not None and not isinstance(text, str):
+        raise UserError(f"{where}: field {name!r} is not text")
+    return text

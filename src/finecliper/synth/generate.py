@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from finecliper import __version__, atomic
 from finecliper.data.cue_store import ClipCues, CueStore
+from finecliper.data.jsonl import read_jsonl
 from finecliper.data.video import write_frames, write_video
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
@@ -199,7 +200,7 @@ def read_clips(out: str | Path) -> list[ClipInfo]:
     path = Path(out) / "clips.jsonl"
     if not path.is_file():
         raise UserError(f"{out} holds no synthetic dataset (no clips.jsonl); run `finecliper synth --out {out}`")
-    return [ClipInfo(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    return [ClipInfo(**obj) for _, obj in read_jsonl(path, "clip list")]
 
 
 def generate(out: str | Path, settings: SynthSettings, workers: int = 1, progress: bool = True,
