@@ -11,6 +11,7 @@ from finecliper.config.model import ModelConfig
 from finecliper.config.presets import PAPER_TUNABLE_M, model_config
 from finecliper.config.strict import apply_overrides, from_dict
 from finecliper.errors import UserError
+from finecliper.model.param_counts import count_presets
 
 
 def test_overrides_parse_yaml_values_and_check_types():
@@ -59,8 +60,6 @@ def test_unknown_preset():
 
 
 def test_vit_b16_presets_land_on_the_papers_tunable_counts():
-    from finecliper.cli.params import count_presets
-
     counts = count_presets(["B16", "B16-PL", "B16-FT", "B16-Full"], [])
     for name, c in counts.items():
         assert round(c["tunable"] / 1e6) == PAPER_TUNABLE_M[name], (name, c["tunable"])

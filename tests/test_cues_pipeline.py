@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from builders import moving
 from finecliper.cli import main
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.cues.pipeline import run_cues
@@ -24,19 +25,6 @@ from finecliper.data.video import read_clip
 from finecliper.errors import UserError
 from finecliper.face_layout import LEFT_EYE, PARSING_INDEX, RIGHT_EYE
 from media import astronaut, grace_hopper, numbered_frames, write_frames, write_video
-
-
-def moving(photo: np.ndarray, n: int, size: tuple[int, int], s: tuple[float, float], t0, t1):
-    """Frames showing `photo` scaled by s[0] -> s[1] and moved t0 -> t1: frame = scale * photo + shift."""
-    frames, motion = [], []
-    for k in range(n):
-        a = k / (n - 1)
-        scale = s[0] + (s[1] - s[0]) * a
-        shift = np.asarray(t0, float) + (np.asarray(t1, float) - np.asarray(t0, float)) * a
-        affine = np.array([[scale, 0, shift[0]], [0, scale, shift[1]]])
-        frames.append(cv2.warpAffine(photo, affine, (size[1], size[0]), flags=cv2.INTER_AREA))
-        motion.append((scale, shift))
-    return np.stack(frames), motion
 
 
 def face_crops(photo_fn=astronaut, n: int = 8) -> np.ndarray:

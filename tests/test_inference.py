@@ -11,33 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from finecliper.config.loading import experiment_from_dict
-from finecliper.config.strict import to_dict
+from builders import make_clips, moving, random_checkpoint
 from finecliper.data.video import read_clip
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.inference import DESCRIBE_MODES, Prediction, Predictor
-from finecliper.inference.checkpoint import backbone_identity, save_checkpoint
-from finecliper.model import build_model
 from media import astronaut, write_video
-from test_cues_pipeline import moving
-from test_import_graph import import_graph
-from test_predict import full_checkpoint
-from test_training import make_clips
+from source_graph import import_graph
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def frames_checkpoint(path: Path) -> Path:
-    """An untrained tiny frames-only checkpoint (B16) with randomised adapters and heads."""
-    cfg = experiment_from_dict({"name": "frames", "preset": "B16", "model": {"backbone": "tiny", "num_frames": 4}})
-    model = build_model(cfg.model, class_names("dfew"))
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.trainable_parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    record = {"config": to_dict(cfg), "backbone": backbone_identity(cfg.model), "preset": cfg.preset, "dataset": "dfew"}
-    return save_checkpoint(path, model, record)
 
 
 def test_importing_the_inference_api_loads_no_training_code():
@@ -68,7 +50,7 @@ def test_no_inference_module_imports_training_even_inside_a_function():
 
 
 def test_frames_in_memory_are_predicted_like_their_frame_folder(tmp_path):
-    predictor = Predictor(frames_checkpoint(tmp_path / "ckpt"), crop="none")
+    predictor = Predictor(random_checkpoint(tmp_path / "ckpt", "B16", seed=1), crop="none")
     (clip,) = make_clips(tmp_path / "clips", 1, classes=["happiness"], frames=10)
     frames = read_clip(clip.full_path, np.arange(10))  # (T, H, W, 3) uint8
     from_folder = predictor.predict(clip.full_path)
@@ -94,14 +76,14 @@ def test_frames_in_memory_are_predicted_like_their_frame_folder(tmp_path):
     ],
 )
 def test_bad_frames_are_one_sentence(tmp_path, clip, message):
-    predictor = Predictor(frames_checkpoint(tmp_path / "ckpt"), crop="none")
+    predictor = Predictor(random_checkpoint(tmp_path / "ckpt", "B16", seed=1), crop="none")
     with pytest.raises(UserError, match=message):
         predictor.predict(clip)
 
 
 def test_unknown_describe_mode_is_one_sentence(tmp_path):
     with pytest.raises(UserError, match="unknown --describe mode 'llm'; choose one of none, landmarks"):
-        Predictor(frames_checkpoint(tmp_path / "ckpt"), describe="llm")
+        Predictor(random_checkpoint(tmp_path / "ckpt", "B16", seed=1), describe="llm")
     assert DESCRIBE_MODES == ("none", "landmarks")
 
 
@@ -113,7 +95,7 @@ def readme_example() -> str:
 
 def test_the_readme_example_runs(tmp_path, monkeypatch, capsys):
     """README's Python example, exactly as written, on a tiny checkpoint and a raw video of a real face."""
-    full_checkpoint(tmp_path / "RUN/checkpoints/best")
+    random_checkpoint(tmp_path / "RUN/checkpoints/best", "B16-Full", seed=0)
     frames, _ = moving(astronaut(), 10, (320, 480), (0.6, 0.75), (40, 10), (200, -20))
     write_video(tmp_path / "my_clip.mp4", frames)
     monkeypatch.chdir(tmp_path)

@@ -8,24 +8,21 @@ import numpy as np
 import pytest
 import torch
 
+from builders import make_clips, moving, random_checkpoint, tiny_experiment
 from finecliper.cli import main
 from finecliper.config.loading import experiment_from_dict
-from finecliper.config.strict import to_dict
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import CueStore
 from finecliper.data.dataset import ClipDataset
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
 from finecliper.inference import Predictor
-from finecliper.inference.checkpoint import backbone_identity, load_model, save_checkpoint
+from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
-from finecliper.model import build_model
 from finecliper.training import evaluate
 from finecliper.training.distributed import Dist
 from finecliper.training.trainer import Trainer
 from media import astronaut, write_video
-from test_cues_pipeline import moving
-from test_training import make_clips, tiny_experiment
 
 
 @pytest.fixture(scope="module")
@@ -36,21 +33,6 @@ def trained(tmp_path_factory):
     Trainer(experiment_from_dict(tiny_experiment(root / "train.jsonl", epochs=30)), root / "run", "cpu").run()
     unseen = make_clips(root / "unseen", 1, seed=5)
     return root / "run/checkpoints/best.safetensors", unseen
-
-
-def full_checkpoint(path, seed: int = 0):
-    """An untrained tiny B16-Full checkpoint (cues and descriptions) with randomised adapters and heads."""
-    cfg = experiment_from_dict({"name": "full", "preset": "B16-Full", "model": {"backbone": "tiny", "num_frames": 4},
-                                "data": {"dataset": "dfew"}})
-    model = build_model(cfg.model, ["happiness", "sadness", "neutral", "anger", "surprise", "disgust", "fear"])
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad:
-                p.add_(torch.randn_like(p) * 0.05)
-    record = {"config": to_dict(cfg), "backbone": backbone_identity(cfg.model), "preset": cfg.preset,
-              "dataset": "dfew"}
-    return save_checkpoint(path, model, record)
 
 
 def test_prediction_equals_evaluation_of_the_same_clip(trained, tmp_path):
@@ -92,7 +74,7 @@ def test_cli_prints_json_and_writes_it_atomically(trained, tmp_path, capsys):
 
 
 def test_raw_video_of_a_real_face_is_cropped_described_and_scored_like_evaluation(tmp_path):
-    ckpt = full_checkpoint(tmp_path / "full")
+    ckpt = random_checkpoint(tmp_path / "full", "B16-Full", seed=0)
     frames, _ = moving(astronaut(), 10, (320, 480), (0.6, 0.75), (40, 10), (200, -20))
     video = write_video(tmp_path / "raw.mp4", frames)
     predictor = Predictor(ckpt, describe="landmarks")

@@ -18,33 +18,13 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
+from builders import CLASSES4, make_clips, tiny_experiment
 from finecliper.cli import main
 from finecliper.config.loading import experiment_from_dict
-from finecliper.data.manifest import ClipRecord, write_manifest
+from finecliper.data.manifest import write_manifest
 from finecliper.inference.checkpoint import load_checkpoint
 from finecliper.training.metrics import classification_metrics
 from finecliper.training.trainer import Trainer
-from media import write_frames
-
-CLASSES4 = ["happiness", "sadness", "neutral", "anger"]
-COLOURS = np.array([[220, 40, 40], [40, 200, 40], [40, 40, 220], [220, 220, 40]])
-
-
-def make_clips(root: Path, n_per_class: int, seed: int = 0, classes=CLASSES4, frames: int = 12) -> list[ClipRecord]:
-    """Clips whose class is the colour of a moving square on a noisy background."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for c, label in enumerate(classes):
-        for i in range(n_per_class):
-            clip = rng.integers(0, 60, size=(frames, 40, 40, 3)).astype(np.uint8)
-            for t in range(frames):
-                x = 4 + (t + i) % 16
-                clip[t, 10:30, x : x + 16] = COLOURS[c % len(COLOURS)]
-            cid = f"{label}_{i:02d}"
-            write_frames(root / cid, clip)
-            records.append(ClipRecord(id=cid, path=cid, label=label, num_frames=frames, split="train", fold=1,
-                                      dataset="dfew", source="frames", root=str(root)))
-    return records
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +36,6 @@ def clips(tmp_path_factory):
     odd = root / "odd.jsonl"  # 13 unseen clips: shards of 2 processes differ in size
     write_manifest(odd, make_clips(root / "unseen", 4, seed=1)[:13])
     return {"root": root, "train": manifest, "odd": odd, "records": records}
-
-
-def tiny_experiment(manifest, **train) -> dict:
-    return {
-        "name": "overfit", "preset": "B16",
-        "model": {"backbone": "tiny", "num_frames": 8},
-        "data": {"dataset": "dfew", "train_manifest": str(manifest), "test_manifest": str(manifest),
-                 "select_on": "test", "workers": 0},
-        "train": {"epochs": 40, "batch_size": 4, "lr": 1e-2, "warmup_epochs": 1, "tensorboard": False,
-                  "log_every": 2, "checkpoint_every": 2, **train},
-    }
 
 
 def test_metrics_equal_scikit_learn_including_classes_never_predicted():

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 
-from finecliper.config.presets import PAPER_TUNABLE_M, PRESETS, model_config
-from finecliper.datasets import class_names
+from finecliper.config.presets import PRESETS
 
 
 def register(subparsers) -> None:
@@ -21,19 +20,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def count_presets(names: list[str], overrides: list[str]) -> dict[str, dict]:
-    from finecliper.model import build_model  # torch and transformers: only when counting
-
-    classes = class_names("dfew")
-    result = {}
-    for name in names:
-        model = build_model(model_config(name, overrides), classes, meta=True)
-        tunable, total = model.count_parameters()
-        result[name] = {"tunable": tunable, "total": total, "paper_tunable_m": PAPER_TUNABLE_M.get(name)}
-    return result
-
-
 def run(args) -> int:
+    from finecliper.model.param_counts import count_presets  # torch and transformers: only when counting
+
     counts = count_presets(args.preset or list(PRESETS), args.overrides)
     if args.json:
         print(json.dumps({"presets": counts}, indent=2))
