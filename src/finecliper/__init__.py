@@ -1,9 +1,8 @@
 """FineCLIPER: multi-modal fine-grained CLIP with adapters for dynamic facial expression recognition.
 
 The package is layered so that imports flow one way (docs/design.md §6):
-config <- model <- training <- predict, demo <- command line; labels <- data <- training.
-The cue pipelines (cues/, describe/) use data/ and are imported by no module of config, model, data
-or training.
+errors <- labels, registry, config <- model, data <- datasets, cues, describe <- inference <- training
+<- bench, demo <- cli. Datasets, cue kinds, cue backends, describers and backbones are registry entries.
 """
 
 __version__ = "0.1.0"

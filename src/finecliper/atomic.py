@@ -8,6 +8,7 @@ are folders that must be whole (a clip's frames, a CLIP weights folder) through 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,8 +40,6 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     The rename is atomic, so a folder that exists under the final name is complete; replacing an
     existing folder removes it first, and a crash in between leaves no folder rather than half of one.
     """
-    import shutil
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))

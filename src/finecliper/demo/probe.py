@@ -41,6 +41,7 @@ def middle_frame_features(clip, records: list[ClipRecord], class_names: list[str
 def linear_probe(clip, train: list[ClipRecord], test: list[ClipRecord], class_names: list[str], size: int,
                  cues=None, branches: tuple[str, ...] = (), seed: int = 0) -> dict:
     """UAR, WAR, per-class recall and confusion of a logistic regression on middle-frame features."""
+    # scikit-learn is an optional extra (train), needed only by the ablation's probes.
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

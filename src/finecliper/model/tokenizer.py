@@ -33,6 +33,7 @@ EOS = "<|endoftext|>"
 
 def bytes_to_unicode() -> dict[int, str]:
     """GPT-2's reversible map from bytes to printable unicode symbols (CLIP's BPE alphabet), as transformers has it."""
+    # transformers takes seconds to import: model/ loads it on first use (as backbone.py does).
     from transformers.convert_slow_tokenizer import bytes_to_unicode as transformers_bytes_to_unicode
 
     return transformers_bytes_to_unicode()
