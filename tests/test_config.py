@@ -74,3 +74,10 @@ def test_params_prints_the_table_of_the_readme(capsys):
     table = re.search(r"`finecliper params` builds .*?\n```\n(.*?)```", readme, re.S).group(1)
     assert main(["params"]) == 0
     assert capsys.readouterr().out == table
+
+
+@pytest.mark.parametrize("text, value", [("no", "no"), ("yes", "yes"), ("off", "off"), ("less", "less")])
+def test_yaml_1_1_booleans_are_words_in_configs(text, value):
+    # The paper's negative word is "no"; PyYAML alone reads it as False.
+    assert apply_overrides(ModelConfig(), [f"negation={text}"]).negation == value
+    assert apply_overrides(ModelConfig(), ["use_negative=false"]).use_negative is False

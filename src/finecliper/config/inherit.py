@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from finecliper.config.yaml_loader import load_yaml as parse_yaml
 from finecliper.errors import UserError
 
 
@@ -18,7 +19,7 @@ def load_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping, turning I/O and syntax problems into one sentence."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = parse_yaml(fh)
     except FileNotFoundError:
         raise UserError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:

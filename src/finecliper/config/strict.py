@@ -14,6 +14,7 @@ from typing import Any, TypeVar, Union
 
 import yaml
 
+from finecliper.config.yaml_loader import load_yaml
 from finecliper.errors import UserError
 
 T = TypeVar("T")
@@ -109,7 +110,7 @@ def apply_overrides(cfg: T, overrides: list[str], where: str = "config") -> T:
         if not sep or not key:
             raise UserError(f"override {item!r} is not of the form key=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = load_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from finecliper.config.yaml_loader import load_yaml
 from finecliper.errors import UserError
 
 VIDEO_MARK = "<video>"
@@ -52,7 +53,7 @@ def load_prompt(path: str | Path | None = None) -> Prompt:
         text = path.read_text(encoding="utf-8")
         source = str(path)
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise UserError(f"prompt file {source} is not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict) or not isinstance(data.get("question"), str) or not data["question"].strip():
