@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from finecliper.data.manifest import ClipRecord
+from finecliper.describe.options import Option, check_values
 from finecliper.errors import UserError
 from finecliper.registry import Registry
-
-from .options import Option, check_values
 
 
 class Skip(Exception):

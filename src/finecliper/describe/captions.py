@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from finecliper.data.manifest import ClipRecord
+from finecliper.describe.backends import DESCRIBERS, Backend, Output, Skip
 from finecliper.errors import UserError
-
-from .backends import DESCRIBERS, Backend, Output, Skip
 
 
 @DESCRIBERS.register("captions")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.sampling import sample_indices
 from finecliper.data.video import read_clip
+from finecliper.describe.prompt import load_prompt
 from finecliper.errors import UserError
 
 DTYPES = ("bfloat16", "float16", "float32")
@@ -85,3 +87,14 @@ def decode_new(tokenizer, output, prompt_length: int) -> list[str]:
 def check_generation(num_frames: int, max_new_tokens: int, batch_size: int) -> None:
     if num_frames < 1 or max_new_tokens < 1 or batch_size < 1:
         raise UserError("--frames, --max-new-tokens and --batch-size must be at least 1")
+
+
+class LocalVideoLLM:
+    """What the video-LLM describers share: built from the command line's options through their own
+    `from_folder(weights, prompt, device=, dtype=, num_frames=, max_new_tokens=, batch_size=)`."""
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], clips: list[ClipRecord]):
+        return cls.from_folder(options["weights"], load_prompt(options["prompt"]), device=options["device"],
+                               dtype=options["dtype"], num_frames=options["frames"],
+                               max_new_tokens=options["max_new_tokens"], batch_size=options["batch_size"] or 1)

@@ -9,16 +9,13 @@ command line reads this module's options when it starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from finecliper.data.manifest import ClipRecord
-from finecliper.devices import resolve_device
-from finecliper.errors import UserError
-
-from .backends import DESCRIBERS, Backend, Output
-from .hf_models import (
+from finecliper.describe.backends import DESCRIBERS, Backend, Output
+from finecliper.describe.hf_models import (
+    LocalVideoLLM,
     check_generation,
     decode_new,
     from_pretrained,
@@ -27,12 +24,14 @@ from .hf_models import (
     read_model_config,
     resolve_dtype,
 )
-from .options import VIDEO_LLM
-from .prompt import VIDEO_MARK, Prompt, load_prompt, prompt_hash
+from finecliper.describe.options import VIDEO_LLM
+from finecliper.describe.prompt import VIDEO_MARK, Prompt, prompt_hash
+from finecliper.devices import resolve_device
+from finecliper.errors import UserError
 
 
 @DESCRIBERS.register("hf-video")
-class HFVideoBackend(Backend):
+class HFVideoBackend(LocalVideoLLM, Backend):
     """A transformers video chat model and its processor; build with `from_folder` (or `from_options`)."""
 
     name = "hf-video"
@@ -60,12 +59,6 @@ class HFVideoBackend(Backend):
             "num_frames": num_frames, "max_new_tokens": max_new_tokens, "do_sample": False,
             "dtype": str(self.dtype).replace("torch.", ""), "prompt": prompt.name,
         }
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any], clips: list[ClipRecord]) -> HFVideoBackend:
-        return cls.from_folder(options["weights"], load_prompt(options["prompt"]), device=options["device"],
-                               dtype=options["dtype"], num_frames=options["frames"],
-                               max_new_tokens=options["max_new_tokens"], batch_size=options["batch_size"] or 1)
 
     @classmethod
     def from_folder(cls, folder: str | Path, prompt: Prompt, *, device: str | None = "auto",

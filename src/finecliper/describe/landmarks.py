@@ -11,11 +11,10 @@ from typing import Any
 
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.manifest import ClipRecord
+from finecliper.describe.backends import DESCRIBERS, Backend, Output
+from finecliper.describe.landmark_describer import FEATURES, VERSION, describe_cues
+from finecliper.describe.options import BATCH_SIZE, CUES
 from finecliper.errors import UserError
-
-from .backends import DESCRIBERS, Backend, Output
-from .landmark_describer import FEATURES, VERSION, describe_cues
-from .options import BATCH_SIZE, CUES
 
 
 @DESCRIBERS.register("landmarks")

@@ -30,10 +30,9 @@ from finecliper import atomic
 from finecliper.data.descriptions import append_record, read_records, repair_tail
 from finecliper.data.jsonl import read_jsonl
 from finecliper.data.manifest import ClipRecord
+from finecliper.describe.backends import Backend, Output, Skip
+from finecliper.describe.refine import Refiner
 from finecliper.errors import UserError
-
-from .backends import Backend, Output, Skip
-from .refine import Refiner
 
 log = logging.getLogger(__name__)
 

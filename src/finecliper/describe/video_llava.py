@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from finecliper.data.manifest import ClipRecord
-from finecliper.devices import resolve_device
-from finecliper.errors import UserError
-
-from .backends import DESCRIBERS, Backend, Output
-from .hf_models import (
+from finecliper.describe.backends import DESCRIBERS, Backend, Output
+from finecliper.describe.hf_models import (
+    LocalVideoLLM,
     check_generation,
     decode_new,
     from_pretrained,
@@ -29,14 +26,16 @@ from .hf_models import (
     read_model_config,
     resolve_dtype,
 )
-from .options import VIDEO_LLM
-from .prompt import VIDEO_MARK, Prompt, load_prompt, prompt_hash
+from finecliper.describe.options import VIDEO_LLM
+from finecliper.describe.prompt import VIDEO_MARK, Prompt, prompt_hash
+from finecliper.devices import resolve_device
+from finecliper.errors import UserError
 
 DEFAULT_TEMPLATE = "USER: <video>\n{question} ASSISTANT:"
 
 
 @DESCRIBERS.register("video-llava")
-class VideoLlavaBackend(Backend):
+class VideoLlavaBackend(LocalVideoLLM, Backend):
     """Video-LLaVA through transformers; build with `from_folder` (or `from_options`)."""
 
     name = "video-llava"
@@ -96,12 +95,6 @@ class VideoLlavaBackend(Backend):
                 f"{self.num_frames} frames and {self.max_new_tokens} new tokens need {length} positions, more "
                 f"than the model's context of {context}; use fewer --frames or --max-new-tokens"
             )
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any], clips: list[ClipRecord]) -> VideoLlavaBackend:
-        return cls.from_folder(options["weights"], load_prompt(options["prompt"]), device=options["device"],
-                               dtype=options["dtype"], num_frames=options["frames"],
-                               max_new_tokens=options["max_new_tokens"], batch_size=options["batch_size"] or 1)
 
     @classmethod
     def from_folder(cls, folder: str | Path, prompt: Prompt, *, device: str | None = "auto",
