@@ -213,7 +213,8 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
     out = Path(out)
     _claim_folder(out, settings, force)
     start = time.perf_counter()
-    stages = Stages(7 + (len(VARIANTS) + 1 if ablation else 0), echo)
+    # Seven stages; the ablation adds the three other variants and the probes.
+    stages = Stages(7 + (len(VARIANTS) if ablation else 0), echo)
     data = _prepare_data(out, settings, stages, progress)
     results = {}
     for name in VARIANTS if ablation else ["full"]:
