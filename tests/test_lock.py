@@ -85,3 +85,22 @@ def test_names_and_versions_compare_as_packaging_does(tmp_path):
     lock_file.write_text("foo>=1.0\n")
     with pytest.raises(ValueError, match="not an exact pin"):
         check.read_lock(lock_file)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"FINECLIPER_INSTALLER": "conda"}, "setup: FINECLIPER_INSTALLER must be 'uv' or 'pip', not 'conda'."),
+    ({"PYTHON": "{old_python}"}, "setup: requirements/lock.txt is resolved for CPython 3.11 and '{old_python}' is "
+                                 "another version; set PYTHON=/path/to/python3.11 (or pip install -e . into an "
+                                 "environment of your own)."),
+])
+def test_setup_refuses_bad_settings_in_one_sentence_before_any_work(tmp_path, env, message):
+    old_python = tmp_path / "python3.9"  # answers every version check as another Python would
+    old_python.write_text("#!/bin/sh\nexit 1\n")
+    old_python.chmod(0o755)
+    env = {k: v.format(old_python=old_python) for k, v in env.items()}
+    before = sorted(p.name for p in ROOT.iterdir())
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "setup.sh")], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **env})
+    assert result.returncode == 2
+    assert result.stderr.strip() == message.format(old_python=old_python)
+    assert sorted(p.name for p in ROOT.iterdir()) == before  # nothing made, .venv untouched
