@@ -36,14 +36,16 @@ VPY=.venv/bin/python
 lock_pin() { grep -m1 "^$1==" "$LOCK"; }
 torch_pin=$(lock_pin torch)
 # Folders pip is told to find wheels in (PIP_FIND_LINKS, pip.conf): where these machines keep torch's CPU build.
-links=()
+link_dirs=()
 for dir in ${PIP_FIND_LINKS:-} $("$VPY" -m pip config get global.find-links 2>/dev/null || true); do
-  [ -d "$dir" ] && links+=(--find-links "$dir")
+  [ -d "$dir" ] && link_dirs+=("$dir")
 done
+links=()
+for dir in "${link_dirs[@]}"; do links+=(--find-links "$dir"); done
 torch_wheel_nearby() {
-  local want=${torch_pin#torch==} dir
-  for dir in ${PIP_FIND_LINKS:-} $("$VPY" -m pip config get global.find-links 2>/dev/null || true); do
-    compgen -G "$dir/torch-${want}-*.whl" >/dev/null && return 0
+  local dir
+  for dir in "${link_dirs[@]}"; do
+    compgen -G "$dir/torch-${torch_pin#torch==}-*.whl" >/dev/null && return 0
   done
   return 1
 }

@@ -124,11 +124,6 @@ def _check_folder_architecture(folder: Path, architecture: str, expected: dict[s
                 )
 
 
-def read_clip_weights(path: str | Path) -> dict[str, torch.Tensor]:
-    """The weights at `path` as `CLIPModel` keys (OpenAI layout mapped)."""
-    return _read_weights(_weight_files(path))
-
-
 def _weight_files(path: str | Path) -> list[Path]:
     """The files holding the weights at `path`: the file itself, or a folder's (possibly sharded) files."""
     path = Path(path)
