@@ -62,15 +62,15 @@ def moving(photo: np.ndarray, n: int, size: tuple[int, int], s: tuple[float, flo
     return np.stack(frames), motion
 
 
-def random_checkpoint(path: Path, preset: str, seed: int, num_frames: int = 4) -> Path:
-    """An untrained tiny checkpoint of `preset` (DFEW's classes) whose adapters and heads are randomised, so
-    that its branches really change the scores."""
+def random_checkpoint(path: Path, preset: str, seed: int, num_frames: int = 4, dataset: str = "dfew") -> Path:
+    """An untrained tiny checkpoint of `preset` (`dataset`'s classes) whose adapters and heads are randomised,
+    so that its branches really change the scores."""
     cfg = experiment_from_dict({"name": preset.lower(), "preset": preset,
-                                "model": {"backbone": "tiny", "num_frames": num_frames}, "data": {"dataset": "dfew"}})
-    model = build_model(cfg.model, class_names("dfew"))
+                                "model": {"backbone": "tiny", "num_frames": num_frames}, "data": {"dataset": dataset}})
+    model = build_model(cfg.model, class_names(dataset))
     torch.manual_seed(seed)
     with torch.no_grad():
         for p in model.trainable_parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    record = {"config": to_dict(cfg), "backbone": backbone_identity(cfg.model), "preset": cfg.preset, "dataset": "dfew"}
+    record = {"config": to_dict(cfg), "backbone": backbone_identity(cfg.model), "preset": cfg.preset, "dataset": dataset}
     return save_checkpoint(path, model, record)

@@ -36,7 +36,7 @@ def test_overrides_parse_yaml_values_and_check_types():
         # Well-typed but invalid values, refused by ModelConfig.validate.
         pytest.param("cues=[hair]", "unknown cue branch 'hair'", id="unknown-cue"),
         pytest.param("video_weight=1.5", "video_weight must be in \\[0, 1\\]", id="video-weight-range"),
-        pytest.param("adapter_ratio.video=-1", "must be >= 0", id="negative-ratio"),
+        pytest.param("adapter_ratio.video=-1", "adapter_ratio.video must be at least 0", id="negative-ratio"),
         pytest.param("positive_template=A face", "must both contain", id="template-without-label"),
         pytest.param("fusion_layers=0", "fusion_layers must be at least 1, got 0", id="no-fusion-layers"),
         pytest.param("fusion_heads=0", "fusion_heads must be at least 1, got 0", id="no-fusion-heads"),

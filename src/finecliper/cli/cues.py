@@ -18,6 +18,7 @@ import sys
 from dataclasses import asdict
 
 from finecliper.errors import UserError
+from finecliper.paths import output_folder
 
 
 def register(subparsers) -> None:
@@ -58,6 +59,7 @@ def run(args) -> int:
     from finecliper.data.cue_store import CueStore
     from finecliper.data.manifest import read_manifest
 
+    output_folder(args.out)
     records = read_manifest(args.manifest, args.data_root)
     if not records:
         raise UserError(f"manifest {args.manifest} lists no clips")

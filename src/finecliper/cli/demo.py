@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 
-from finecliper.errors import UserError
+from finecliper.paths import output_folder
 
 
 def register(subparsers) -> None:
@@ -53,8 +53,7 @@ def run(args) -> int:
                     clips_per_class=args.clips_per_class, seed=args.seed)
     settings = replace(d, synth=synth, cues=args.cues, epochs=args.epochs, pretrain_steps=args.pretrain_steps,
                        seed=args.seed)
-    if args.out.strip() == "":
-        raise UserError("--out must name a folder")
+    output_folder(args.out)
     report = run_demo(args.out, settings, ablation=args.ablation, force=args.force,
                       progress=sys.stderr.isatty(), echo=(lambda line: None) if args.json else print)
     if args.json:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 
 from finecliper.errors import UserError
+from finecliper.paths import output_file
 
 
 def register(subparsers) -> None:
@@ -56,6 +57,7 @@ def add_describer_options(p, skip: tuple[str, ...] = ()) -> None:
 def run(args) -> int:
     from finecliper.describe.refine import Refiner, load_lexicon
 
+    output_file(args.out)
     refiner = Refiner(load_lexicon(args.lexicon), strict=args.strict)
     if args.refine is not None:
         if args.manifest is not None or args.backend is not None:

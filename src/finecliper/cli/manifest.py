@@ -13,6 +13,7 @@ import sys
 from finecliper.datasets import DATASETS
 from finecliper.datasets.generic_csv import parse_class_list
 from finecliper.errors import UserError
+from finecliper.paths import output_folder
 
 
 def register(subparsers) -> None:
@@ -34,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--captions", action="store_true",
                    help=f"{captioned}: use the captioned split files and keep the English captions")
     p.add_argument("--skip-bad", action="store_true", help="leave problem clips out instead of failing")
+    p.add_argument("--frame-check", choices=["all", "first"], default="all",
+                   help="all: decode every frame of each frame folder (default); first: test the first frame's "
+                        "header only (faster, finds fewer damaged frames)")
     p.add_argument("--classes", help="csv only: allowed labels, comma-separated, or a dataset name (dfew, mafw, ...)")
     p.add_argument("--dfew-label-base", choices=["auto", "0", "1"], default="auto",
                    help="DFEW label values start at 0 or 1 (default: read from the files)")
@@ -55,11 +59,12 @@ def run(args) -> int:
         raise UserError("--fold counts from 1")
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
+    output_folder(args.out)
     result = build_manifests(
         args.dataset, args.data_root, splits=args.splits, fold=args.fold, frames=args.frames,
         captions=args.captions, classes=parse_class_list(args.classes),
         dfew_base=None if args.dfew_label_base == "auto" else int(args.dfew_label_base),
-        workers=args.workers, progress=not args.quiet and sys.stderr.isatty(),
+        workers=args.workers, progress=not args.quiet and sys.stderr.isatty(), frame_check=args.frame_check,
     )
     if result.problems:
         print(format_report(result.problems), file=sys.stderr)

@@ -23,6 +23,7 @@ from finecliper.cues.backends import CROP_MODES, PARSING_BACKENDS
 from finecliper.devices import DEVICE_HELP
 from finecliper.errors import UserError
 from finecliper.inference import DESCRIBE_MODES  # light: Predictor is loaded on first use
+from finecliper.paths import output_file
 
 
 def register(subparsers) -> None:
@@ -57,6 +58,8 @@ def run(args) -> int:
     missing = [v for v in args.videos if not Path(v).exists()]
     if missing:
         raise UserError(f"video {missing[0]} does not exist")
+    if args.out:
+        output_file(args.out)
     predictor = Predictor(args.checkpoint, args.overrides, args.device, args.crop, args.describe,
                           args.parsing_backend, args.parsing_weights)
     # A bar for several clips; lines go through it so they do not tear it apart.

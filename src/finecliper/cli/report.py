@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from finecliper import atomic
+from finecliper.paths import output_folder
 
 
 def register(subparsers) -> None:
@@ -17,6 +18,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from finecliper.training.report import csv_text, markdown, read_results, summarise
 
+    if args.out:
+        output_folder(args.out)
     summary = summarise(read_results(args.runs))
     text = markdown(summary)
     print(text)

@@ -17,6 +17,7 @@ import json
 import sys
 
 from finecliper.errors import UserError
+from finecliper.paths import output_folder
 
 
 def register(subparsers) -> None:
@@ -51,6 +52,7 @@ def run(args) -> int:
 
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
+    output_folder(args.out)
     settings = SynthSettings(
         train_identities=args.train_identities, test_identities=args.test_identities,
         clips_per_class=args.clips_per_class, frames=args.frames, size=args.size, classes=args.classes,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from finecliper.config.loading import load_experiment
 from finecliper.devices import DEVICE_HELP
+from finecliper.paths import output_folder
 
 
 def register(subparsers) -> None:
@@ -31,7 +32,7 @@ def run(args, zero_shot: bool = False) -> int:
 
     overrides = list(args.overrides) + (["train.zero_shot=true"] if zero_shot else [])
     cfg = load_experiment(args.config, overrides)
-    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}_{cfg.preset}"
+    out = output_folder(Path(args.out) if args.out else Path("runs") / f"{cfg.name}_{cfg.preset}")
     trainer = Trainer(cfg, out, args.device)
     try:
         results = trainer.run(resume=args.resume)

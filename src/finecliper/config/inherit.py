@@ -13,15 +13,15 @@ import yaml
 
 from finecliper.config.yaml_loader import load_yaml as parse_yaml
 from finecliper.errors import UserError
+from finecliper.paths import existing_file
 
 
 def load_yaml(path: str) -> dict[str, Any]:
     """Read a YAML mapping, turning I/O and syntax problems into one sentence."""
+    existing_file(path, "config file")
     try:
         with open(path, encoding="utf-8") as fh:
             data = parse_yaml(fh)
-    except FileNotFoundError:
-        raise UserError(f"config file {path} does not exist") from None
     except yaml.YAMLError as exc:
         raise UserError(f"config file {path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -7,7 +7,10 @@ field says whether the paper fixes it ([PAPER]) or we chose it ([OURS]) (docs/de
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated
 
+from finecliper.config.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, PROBABILITY
+from finecliper.config.strict import check_ranges
 from finecliper.errors import UserError
 
 # Branch names of the two shared frozen towers (docs/design.md §3). The image tower carries one adapter set
@@ -39,17 +42,17 @@ class ModelConfig:
     # models use the built-in byte-level tokenizer.
     tokenizer: str | None = None
     # Frames per clip [PAPER: 16].
-    num_frames: int = 16
+    num_frames: Annotated[int, AT_LEAST_1] = 16
     # Middle-level cue branches on the image tower: any of "parsing", "landmarks" [PAPER: both, for *].
     cues: list[str] = field(default_factory=list)
     # High-level branch: refined fine-grained descriptions through the text tower [PAPER: †].
     descriptions: bool = False
-    adapter_ratio: dict[str, float] = field(default_factory=_default_adapter_ratio)
+    adapter_ratio: dict[str, Annotated[float, NON_NEGATIVE]] = field(default_factory=_default_adapter_ratio)
     # Which encoder layers carry adapters; None means every layer [OURS].
-    image_adapter_layers: list[int] | None = None
-    text_adapter_layers: list[int] | None = None
+    image_adapter_layers: list[Annotated[int, NON_NEGATIVE]] | None = None
+    text_adapter_layers: list[Annotated[int, NON_NEGATIVE]] | None = None
     # Scale s of the adapter parallel to the MLP [PAPER: 0.5; 0.3 and 0.7 were worse].
-    adapter_scale: float = 0.5
+    adapter_scale: Annotated[float, NON_NEGATIVE] = 0.5
     # PN descriptors [PAPER]: "A person with an expression of {label}" and its negation with "no"
     # ("no" beat "less" in the paper's ablation).
     positive_template: str = "A person with an expression of {label}"
@@ -58,21 +61,22 @@ class ModelConfig:
     # False drops the negative sentences and their loss term (positive-only descriptors).
     use_negative: bool = True
     # Temporal-fusion transformer over the frame tokens of every enabled image branch [OURS: 1 layer, 8 heads].
-    fusion_layers: int = 1
-    fusion_heads: int = 8
+    fusion_layers: Annotated[int, AT_LEAST_1] = 1
+    fusion_heads: Annotated[int, AT_LEAST_1] = 8
     # Weight w of the video features against the description features: None learns it per sample
     # [PAPER: adaptive beat every fixed w]; a number in [0, 1] fixes it (the ablation).
-    video_weight: float | None = None
+    video_weight: Annotated[float, PROBABILITY] | None = None
     # Weight λ of the video-description alignment loss [OURS].
-    align_weight: float = 1.0
+    align_weight: Annotated[float, NON_NEGATIVE] = 1.0
     # τ of the PN loss [OURS: CLIP's logit scale, 100]; learn_logit_scale makes it a trainable head.
-    logit_scale: float = 100.0
+    logit_scale: Annotated[float, POSITIVE] = 100.0
     learn_logit_scale: bool = False
     # Recompute activations in the backward pass of the frozen towers to save memory.
     gradient_checkpointing: bool = False
 
     def validate(self) -> None:
         """Check values that types alone cannot; raise UserError with one sentence."""
+        check_ranges(self, "model")  # every numeric field against the range on its annotation
         unknown = [c for c in self.cues if c not in CUE_BRANCHES]
         if unknown:
             raise UserError(f"unknown cue branch {unknown[0]!r}; choose from {', '.join(CUE_BRANCHES)}")
@@ -87,20 +91,8 @@ class ModelConfig:
         missing = [b for b in IMAGE_BRANCHES + TEXT_BRANCHES if b not in self.adapter_ratio]
         if missing:
             raise UserError(f"adapter_ratio has no entry for branch {missing[0]!r}")
-        for name, ratio in self.adapter_ratio.items():
-            if ratio < 0:
-                raise UserError(f"adapter_ratio.{name} must be >= 0 (0 disables that branch's adapters), got {ratio}")
-        if self.num_frames < 1:
-            raise UserError(f"num_frames must be at least 1, got {self.num_frames}")
-        for name in ("fusion_layers", "fusion_heads"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.video_weight is not None and not 0.0 <= self.video_weight <= 1.0:
-            raise UserError(f"video_weight must be in [0, 1] or null (adaptive), got {self.video_weight}")
         if "{label}" not in self.positive_template or "{label}" not in self.negative_template:
             raise UserError("positive_template and negative_template must both contain '{label}'")
-        if self.logit_scale <= 0:
-            raise UserError(f"logit_scale must be positive, got {self.logit_scale}")
 
     @property
     def image_branches(self) -> list[str]:

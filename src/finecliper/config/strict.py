@@ -14,6 +14,7 @@ from typing import Any, TypeVar, Union
 
 import yaml
 
+from finecliper.config.ranges import FINITE, Range, RangeError
 from finecliper.config.yaml_loader import load_yaml
 from finecliper.errors import UserError
 
@@ -21,12 +22,21 @@ T = TypeVar("T")
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Return `value` checked (and, where lossless, converted) against type annotation `tp`."""
     origin = typing.get_origin(tp)
+    if origin is typing.Annotated:  # a type with its allowed range (config/ranges.py)
+        base, *extras = typing.get_args(tp)
+        value = _coerce(value, base, where)
+        for extra in extras:
+            if isinstance(extra, Range):
+                extra.check(value, where)
+        return value
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -36,6 +46,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 continue
             try:
                 return _coerce(value, arg, where)
+            except RangeError:
+                raise  # the right type, out of range: say so rather than "must be int or None"
             except UserError:
                 continue
         raise UserError(f"{where} must be {' or '.join(_type_name(a) for a in args)}, got {value!r}")
@@ -61,6 +73,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            FINITE.check(value, where)  # NaN and infinity are never a setting
             return float(value)
     elif tp is str:
         if isinstance(value, str):
@@ -70,9 +83,14 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     raise UserError(f"{where} must be {_type_name(tp)}, got {value!r}")
 
 
+def coerce_value(value: Any, tp: Any, where: str) -> Any:
+    """`value` checked against the annotation `tp` (type and range), converted where lossless; `where` names it."""
+    return _coerce(value, tp, where)
+
+
 def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     """Build dataclass `cls` from `data`, refusing unknown keys and wrong types."""
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -90,6 +108,12 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
                 value = {**default, **value}
         kwargs[f.name] = _coerce(value, hints[f.name], f"{where}.{f.name}")
     return cls(**kwargs)
+
+
+def check_ranges(cfg: Any, where: str = "config") -> None:
+    """Check every field of dataclass `cfg` against its annotation, ranges included (config/ranges.py), also
+    for a config made in Python rather than from data."""
+    from_dict(type(cfg), to_dict(cfg), where)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import numpy as np
 from finecliper.cues.backends import PARSING_BACKENDS, MeshTrack, ParsingBackend
 from finecliper.errors import UserError
 from finecliper.face_layout import LEFT_EYE, PARSING_INDEX, RIGHT_EYE
+from finecliper.paths import existing_folder
 
 log = logging.getLogger(__name__)
 
@@ -146,9 +147,7 @@ class SegformerParser(ParsingBackend):
         import torch  # see the module docstring
         from transformers import AutoConfig, AutoModelForSemanticSegmentation
 
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise UserError(f"parsing model folder {folder} does not exist")
+        folder = existing_folder(folder, "parsing model folder")
         if not (folder / "config.json").is_file():
             raise UserError(f"parsing model folder {folder} has no config.json: it is not a transformers model")
         try:

@@ -26,6 +26,7 @@ import numpy as np
 
 from finecliper import atomic
 from finecliper.errors import UserError
+from finecliper.paths import existing_folder
 
 _TRACK = ("landmarks", "valid", "frame_size", "boxes")  # read from every file, whatever kinds are asked for
 
@@ -164,6 +165,5 @@ def open_cues(source: str | Path | CueStore | Mapping[str, ClipCues] | None) -> 
     if isinstance(source, Mapping):
         return CueMapping(source)
     store = source if isinstance(source, CueStore) else CueStore(source)
-    if not store.root.is_dir():
-        raise UserError(f"cue store {store.root} does not exist; run `finecliper cues` first")
+    existing_folder(store.root, "cue store", "run `finecliper cues` first")
     return store

@@ -19,6 +19,7 @@ reads it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -44,6 +45,11 @@ from finecliper.data.video import read_clip
 from finecliper.errors import UserError
 
 CAPTIONS = "captions"  # descriptions source meaning "the manifest's own captions" (MAFW)
+log = logging.getLogger(__name__)
+
+
+class UnreadableClip(UserError):
+    """A clip's frames could not be read (with skip_unreadable, the clip is left out instead)."""
 
 
 class ClipDataset(Dataset):
@@ -61,11 +67,14 @@ class ClipDataset(Dataset):
         descriptions: str | Path | dict[str, str | None] | None = None,
         augment: AugmentConfig | None = None,
         seed: int = 0,
+        skip_unreadable: bool = False,
     ):
         """`branches`: the cue kinds to return as images (names of `CUE_KINDS`: "parsing", "landmarks"),
         read from `cues`: a cue store (or its folder), or the clips' cues in memory (id -> ClipCues); cues
         given without branches still crop raw videos to the faces they found.
         `descriptions`: a descriptions JSONL, an id -> text mapping, or "captions" (the records' captions).
+        `skip_unreadable`: a clip whose frames cannot be read gives the next readable clip's item instead, with
+        the skipped ids in its "unreadable" list (collate gathers them; the trainer counts them).
         """
         self.records = list(records)
         self.class_names = list(class_names)
@@ -87,6 +96,7 @@ class ClipDataset(Dataset):
         self.descriptions = None if descriptions is None or self.use_captions else _read_texts(descriptions)
         self.has_descriptions = self.use_captions or self.descriptions is not None
         self.seed = int(seed)
+        self.skip_unreadable = skip_unreadable
         self.stage_ms: dict[str, float] | None = None  # a dict: add each item's stage times (module docstring)
         # Shared memory: persistent DataLoader workers see the epoch set in the main process.
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
@@ -113,6 +123,21 @@ class ClipDataset(Dataset):
         return np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, int(index)]))
 
     def __getitem__(self, index: int) -> dict:
+        if not self.skip_unreadable:
+            return self._item(index)
+        skipped = []
+        for k in range(index, index + len(self)):  # the next clips in manifest order, wrapping around
+            try:
+                item = self._item(k % len(self))
+            except UnreadableClip as exc:
+                log.warning("clip %s is left out: %s", self.records[k % len(self)].id, exc)
+                skipped.append(self.records[k % len(self)].id)
+                continue
+            item["unreadable"] = skipped
+            return item
+        raise UserError("no clip of this split can be read; check the data with `finecliper manifest`")
+
+    def _item(self, index: int) -> dict:
         record = self.records[index]
         rng = self.rng(index)  # draws, in order: frame indices, spatial transform, colour jitter
         with self._stage("read"):
@@ -153,7 +178,10 @@ class ClipDataset(Dataset):
         if record.num_frames < 1:
             raise UserError(f"clip {record.id} has no frames in the manifest; rebuild it with `finecliper manifest`")
         idx = sample_indices(record.num_frames, self.num_frames, train=self.train, rng=rng)
-        return idx, read_clip(record.full_path, idx)
+        try:
+            return idx, read_clip(record.full_path, idx)
+        except UserError as exc:  # a damaged frame or video, a clip gone since the manifest was built
+            raise UnreadableClip(str(exc)) from None
 
     def _load_cues(self, record: ClipRecord, idx: np.ndarray,
                    frames: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:

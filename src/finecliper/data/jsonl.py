@@ -11,15 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from finecliper.errors import UserError
+from finecliper.paths import existing_file
 
 
 def read_jsonl(path: str | Path, what: str, complete_only: bool = False) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each non-blank line of `path`; `what` names the file in messages
     ("manifest", "descriptions file"). With `complete_only`, a last line without its newline (left by a
     writer that was killed mid-line) is skipped, as appending writers leave such a line."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} {path} does not exist")
+    path = existing_file(path, what)
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if complete_only and not line.endswith("\n"):

@@ -29,6 +29,9 @@ def collate(items: list[dict]) -> dict:
         missing = next(it["id"] for it in items if it.get("label") is None)
         raise UserError(f"clip {missing} has no label but others in its batch do; use one labelled manifest")
     batch["ids"] = [it["id"] for it in items]
+    unreadable = [clip_id for it in items for clip_id in it.get("unreadable", ())]
+    if unreadable:  # clips left out for this batch's items (ClipDataset's skip_unreadable)
+        batch["unreadable"] = unreadable
     return batch
 
 

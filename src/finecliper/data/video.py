@@ -21,6 +21,7 @@ from PIL import Image
 
 from finecliper import atomic
 from finecliper.errors import UserError
+from finecliper.paths import existing_folder
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -53,7 +54,8 @@ def list_frame_files(folder: str | Path) -> list[Path]:
     try:
         names = frame_names(folder)
     except (FileNotFoundError, NotADirectoryError):
-        raise UserError(f"frame folder {folder} does not exist") from None
+        existing_folder(folder, "frame folder")  # says which: nothing there, or a file
+        raise
     except OSError as exc:
         raise UserError(f"frame folder {folder} cannot be listed ({exc.strerror})") from None
     return [folder / name for name in sorted(names, key=natural_key)]

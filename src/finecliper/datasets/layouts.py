@@ -15,6 +15,7 @@ from pathlib import Path
 
 from finecliper.datasets.records import SplitFile
 from finecliper.errors import UserError
+from finecliper.paths import existing_folder
 
 SPLITS = ("train", "test")
 
@@ -44,8 +45,7 @@ class SplitLayout:
 def find_split_files(dataset: str, splits_dir: Path, subfolders: tuple[str, ...],
                      layouts: tuple[SplitLayout, ...]) -> list[SplitFile]:
     """Every fold's train and test file of `dataset` under `splits_dir` or one of its `subfolders`."""
-    if not splits_dir.is_dir():
-        raise UserError(f"split folder {splits_dir} does not exist")
+    existing_folder(splits_dir, "split folder")
     found = [(folder, layout, folds)
              for folder in [splits_dir / sub for sub in subfolders] + [splits_dir]
              for layout in layouts

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from finecliper import atomic
-from finecliper.data.manifest import ClipRecord, write_manifest
+from finecliper.data.manifest import ClipRecord, leaves_root, write_manifest
 from finecliper.datasets import DATASETS, DatasetSpec
 from finecliper.datasets.clip_check import ClipState, Location, inspect_clips
 from finecliper.datasets.records import PROBLEM_KINDS, Problem, SplitRow
 from finecliper.datasets.spec import Label
 from finecliper.errors import UserError
+from finecliper.paths import existing_folder, output_folder
 
 
 @dataclass
@@ -46,12 +47,14 @@ def build_manifests(
     dfew_base: int | None = None,
     workers: int = 8,
     progress: bool = False,
+    frame_check: str = "all",
 ) -> BuildResult:
     """Read the split files, validate every clip on disk and return the manifests and all problems.
 
     `classes` restricts the labels of a dataset without classes of its own (csv) to a class list;
     `dfew_base` overrides the DFEW label base read from the files; `frames` is the frame folder (or video
-    folder) relative to the data root, by default the dataset's own.
+    folder) relative to the data root, by default the dataset's own; `frame_check` ("all" or "first") how
+    much of each frame folder is decoded (datasets/clip_check.py).
     """
     spec = DATASETS.get(dataset)
     if classes is not None and spec.classes is not None:
@@ -60,30 +63,40 @@ def build_manifests(
     root = _data_root(data_root)
     frames = _frame_folder(root, spec.frames if frames is None else frames)
     rows, problems = spec.read_rows(root, Path(splits).expanduser() if splits else None, frames, captions, fold)
+    rows = _inside_root(rows, problems)
     info: dict = {"dataset": dataset, "root": str(root), "frames": frames}
     labels, label_info = _canonical_labels(spec, rows, classes, dfew_base, problems)
     info.update(label_info)
     duplicated = _duplicated_rows(rows, problems)
-    states = _check_clips(root, rows, workers, progress, problems)
+    states = _check_clips(root, rows, workers, progress, problems, frame_check)
     info["source"] = Path(frames).name if frames else "files"
     manifests = _manifests(dataset, rows, labels, duplicated, states, info["source"], root)
     return BuildResult(dataset, manifests, problems, sorted({p.id for p in problems}), info)
 
 
 def _data_root(data_root: str | Path) -> Path:
-    root = Path(data_root).expanduser().resolve()
-    if not root.is_dir():
-        raise UserError(f"data root {root} does not exist")
-    return root
+    return existing_folder(Path(data_root).expanduser().resolve(), "data root")
 
 
 def _frame_folder(root: Path, frames: str) -> str:
     frames = frames.strip("/")
     if Path(frames).is_absolute() or ".." in Path(frames).parts:
         raise UserError(f"--frames {frames!r} must be a folder relative to the data root")
-    if frames and not (root / frames).is_dir():
-        raise UserError(f"frame folder {root / frames} does not exist; pass --frames to name where the clips are")
+    if frames:
+        existing_folder(root / frames, "frame folder", "pass --frames to name where the clips are")
     return frames
+
+
+def _inside_root(rows: list[SplitRow], problems: list[Problem]) -> list[SplitRow]:
+    """The rows whose id and clip stay under the data root; the others are bad rows (`../../x`, `/etc`)."""
+    kept = []
+    for row in rows:
+        outside = [text for text in (row.id, row.base, row.name) if text and leaves_root(text)]
+        if outside:
+            problems.append(Problem("bad row", row.id, f"{row.where}: {outside[0]!r} points outside the data root"))
+        else:
+            kept.append(row)
+    return kept
 
 
 def _canonical_labels(spec: DatasetSpec, rows: list[SplitRow], classes: list[str] | None, label_base: int | None,
@@ -126,10 +139,10 @@ def _duplicated_rows(rows: list[SplitRow], problems: list[Problem]) -> set[int]:
 
 
 def _check_clips(root: Path, rows: list[SplitRow], workers: int, progress: bool,
-                 problems: list[Problem]) -> dict[Location, ClipState]:
+                 problems: list[Problem], frame_check: str) -> dict[Location, ClipState]:
     """Each distinct clip location checked once (DFEW's folds share their clips), its problem reported once."""
     locations = sorted({(r.base, r.name) for r in rows}, key=lambda loc: (loc[0], loc[1] or ""))
-    states = inspect_clips(root, locations, workers, progress)
+    states = inspect_clips(root, locations, workers, progress, frame_check)
     reported: set[Location] = set()
     for row in rows:
         location = (row.base, row.name)
@@ -196,9 +209,13 @@ def write_manifests(result: BuildResult, out_dir: str | Path, skip_bad: bool = F
     if result.problems and not skip_bad:
         raise UserError(f"{len(result.problems)} problem(s) found, nothing was written; "
                         "fix them or pass --skip-bad to leave those clips out")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"--out {out_dir} is a file, not a folder")
+    empty = [name for name, records in sorted(result.manifests.items()) if not records]
+    if empty:
+        which = "every clip has a problem" if len(empty) == len(result.manifests) else \
+            f"every clip of {empty[0]} has a problem"
+        raise UserError(f"{which} ({len(result.problems)} problem(s)), so there is no manifest to write; "
+                        "nothing was written")
+    out_dir = output_folder(out_dir)
     written = []
     try:
         for name, records in sorted(result.manifests.items()):

@@ -19,6 +19,7 @@ from finecliper.data.sampling import sample_indices
 from finecliper.data.video import read_clip
 from finecliper.describe.prompt import load_prompt
 from finecliper.errors import UserError
+from finecliper.paths import existing_folder
 
 DTYPES = ("bfloat16", "float16", "float32")
 
@@ -36,8 +37,7 @@ def resolve_dtype(device, dtype: str | None):
 
 def read_model_config(folder: Path, wanted: str) -> dict:
     """The folder's config.json; UserError unless it is a Hugging Face model folder (`wanted`: for messages)."""
-    if not folder.is_dir():
-        raise UserError(f"weights folder {folder} does not exist")
+    existing_folder(folder, "weights folder")
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise UserError(f"{folder} has no config.json; give the local folder of a Hugging Face {wanted} model")

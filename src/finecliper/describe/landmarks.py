@@ -15,6 +15,7 @@ from finecliper.describe.backends import DESCRIBERS, Backend, Output
 from finecliper.describe.landmark_describer import FEATURES, VERSION, describe_cues
 from finecliper.describe.options import BATCH_SIZE, CUES
 from finecliper.errors import UserError
+from finecliper.paths import existing_folder
 
 
 @DESCRIBERS.register("landmarks")
@@ -23,9 +24,7 @@ class LandmarkBackend(Backend):
     options = (CUES, BATCH_SIZE)
 
     def __init__(self, cue_dir: str | Path, batch_size: int = 16):
-        cue_dir = Path(cue_dir)
-        if not cue_dir.is_dir():
-            raise UserError(f"cue store {cue_dir} does not exist; run `finecliper cues` first or pass the right --cues")
+        cue_dir = existing_folder(cue_dir, "cue store", "run `finecliper cues` first or pass the right --cues")
         self.store = CueStore(cue_dir)
         self.model = VERSION
         self.generation = {name: list(f.thresholds) for name, f in FEATURES.items()}

@@ -18,6 +18,7 @@ import yaml
 
 from finecliper.config.yaml_loader import load_yaml
 from finecliper.errors import UserError
+from finecliper.paths import existing_file
 
 VIDEO_MARK = "<video>"
 _KEYS = {"name", "question", "templates"}
@@ -47,9 +48,7 @@ def load_prompt(path: str | Path | None = None) -> Prompt:
         text = resources.files("finecliper.describe").joinpath("prompts/default.yaml").read_text(encoding="utf-8")
         source = "default.yaml"
     else:
-        path = Path(path)
-        if not path.is_file():
-            raise UserError(f"prompt file {path} does not exist")
+        path = existing_file(path, "prompt file")
         text = path.read_text(encoding="utf-8")
         source = str(path)
     try:

@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 
 from finecliper.errors import UserError
+from finecliper.paths import existing_file
 
 SECTIONS = ("emotion", "manner", "phrase", "strict")
 
@@ -154,9 +155,7 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
     """The lexicon in `path`, or the one shipped with the package."""
     if path is None:
         return default_lexicon()
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"lexicon file {path} does not exist")
+    path = existing_file(path, "lexicon file")
     return parse_lexicon(path.read_text(encoding="utf-8"), str(path))
 
 

@@ -26,6 +26,7 @@ from finecliper.config.loading import experiment_from_dict
 from finecliper.config.model import ModelConfig
 from finecliper.errors import UserError
 from finecliper.model import FineCLIPER, build_model
+from finecliper.paths import existing_file
 
 FORMAT = "finecliper-checkpoint-1"
 
@@ -77,11 +78,14 @@ def save_checkpoint(path: str | Path, model, record: dict[str, Any]) -> Path:
 def _checkpoint_files(path: str | Path) -> tuple[Path, Path]:
     """(NAME.safetensors, NAME.json) of a checkpoint, both checked to exist."""
     path = Path(path)
+    if path.is_dir():
+        found = sorted(path.glob("*.safetensors"))
+        raise UserError(f"checkpoint {path} is a folder, not a file; give a .safetensors checkpoint"
+                        + (f" such as {found[0]}" if found else ""))
     if path.suffix != ".safetensors":
         path = path.with_suffix(".safetensors")
     record_path = path.with_suffix(".json")
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
+    existing_file(path, "checkpoint")
     if not record_path.is_file():
         raise UserError(f"checkpoint {path} has no record {record_path.name} beside it")
     return path, record_path
@@ -155,8 +159,11 @@ def load_model(checkpoint: str | Path, overrides: Sequence[str] = (),
     state, record = load_checkpoint(checkpoint)
     cfg = experiment_from_dict(record["config"], list(overrides))
     names = list(class_names) if class_names is not None else record["class_names"]
-    model = build_model(cfg.model, names)
-    # Other classes are a deliberate zero-shot transfer; the backbone is always checked.
+    # Other classes are a deliberate zero-shot transfer; the backbone is always checked, by the hash of its
+    # files, before anything reads them.
     check_compatible(record, names, backbone_identity(cfg.model), str(checkpoint), check_classes=False)
+    # A TorchScript archive runs code when loaded: only from a path the user named, never the record's.
+    user_named = any(o.split("=", 1)[0].strip() == "model.weights" for o in overrides)
+    model = build_model(cfg.model, names, allow_torchscript=user_named)
     load_trainable(model, state, str(checkpoint))
     return model, cfg, record

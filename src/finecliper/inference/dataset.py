@@ -6,12 +6,12 @@ way whichever of them reads it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from finecliper.config.experiment import ExperimentConfig
 from finecliper.data.dataset import CAPTIONS, ClipDataset
+from finecliper.data.frame_counts import check_frame_counts
 from finecliper.data.manifest import ClipRecord
 from finecliper.errors import UserError
+from finecliper.paths import existing_file
 
 
 def make_dataset(records: list[ClipRecord], cfg: ExperimentConfig, class_names: list[str], train: bool, model,
@@ -33,11 +33,12 @@ def make_dataset(records: list[ClipRecord], cfg: ExperimentConfig, class_names: 
         if m.descriptions and cfg.data.descriptions is None:
             raise UserError(f"preset {cfg.preset} uses fine-grained descriptions but data.descriptions is not set; "
                             "run `finecliper describe` and set data.descriptions=FILE (or 'captions')")
-        if cfg.data.descriptions not in (None, CAPTIONS) and not Path(cfg.data.descriptions).is_file():
-            raise UserError(f"descriptions file {cfg.data.descriptions} does not exist")
+        if cfg.data.descriptions not in (None, CAPTIONS):
+            existing_file(cfg.data.descriptions, "descriptions file")
         descriptions = cfg.data.descriptions
+    check_frame_counts(records)  # a manifest that promises frames the clips lack fails here, not mid-epoch
     return ClipDataset(
         records, class_names, train=train, num_frames=m.num_frames, size=cfg.data.image_size or model.image_size,
         cues=cues, branches=m.cues, descriptions=descriptions if m.descriptions else None,
-        augment=cfg.data.augment, seed=cfg.train.seed,
+        augment=cfg.data.augment, seed=cfg.train.seed, skip_unreadable=train and cfg.data.skip_unreadable,
     )

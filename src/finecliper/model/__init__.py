@@ -11,13 +11,16 @@ from finecliper.model.finecliper import FineCLIPER
 __all__ = ["FineCLIPER", "build_model"]
 
 
-def build_model(cfg: ModelConfig, class_names: list[str], meta: bool = False) -> FineCLIPER:
+def build_model(cfg: ModelConfig, class_names: list[str], meta: bool = False,
+                allow_torchscript: bool = True) -> FineCLIPER:
     """Load the backbone of `cfg` (strictly, before any adapter), then build FineCLIPER around it.
 
     meta=True builds the whole network on PyTorch's meta device: exact parameter counts of real-size
     architectures in a fraction of a second, without memory or weights. `cfg` is validated by FineCLIPER.
+    allow_torchscript=False: `cfg.weights` came from a file the user received, and a TorchScript archive
+    there is refused (model/openai_clip.py).
     """
-    backbone = load_backbone(cfg.backbone, cfg.weights, cfg.tokenizer, meta=meta)
+    backbone = load_backbone(cfg.backbone, cfg.weights, cfg.tokenizer, meta=meta, allow_torchscript=allow_torchscript)
     if meta:
         with torch.device("meta"):
             return FineCLIPER(cfg, class_names, backbone)

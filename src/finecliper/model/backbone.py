@@ -83,13 +83,13 @@ def build_clip(architecture: str | dict[str, Any], eos_token_id: int | None = No
 # Reading weights
 
 
-def _read_tensor_file(path: Path) -> dict[str, torch.Tensor]:
+def _read_tensor_file(path: Path, allow_torchscript: bool) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path))
         except Exception as exc:
             raise UserError(f"cannot read {path} as safetensors: {exc}") from None
-    return read_openai_state_dict(path)  # handles TorchScript archives and plain state dicts alike
+    return read_openai_state_dict(path, allow_torchscript)  # TorchScript archives (when allowed), plain state dicts
 
 
 def _hf_weight_files(folder: Path) -> list[Path]:
@@ -132,10 +132,10 @@ def _weight_files(path: str | Path) -> list[Path]:
     return _hf_weight_files(path) if path.is_dir() else [path]
 
 
-def _read_weights(files: list[Path]) -> dict[str, torch.Tensor]:
+def _read_weights(files: list[Path], allow_torchscript: bool) -> dict[str, torch.Tensor]:
     state: dict[str, torch.Tensor] = {}
     for path in files:
-        state.update(_read_tensor_file(path))
+        state.update(_read_tensor_file(path, allow_torchscript))
     if "visual.conv1.weight" in state:  # OpenAI layout
         state = openai_to_hf(state)
     # Old checkpoints carry the position-id buffers, which are derived, not learned.
@@ -174,10 +174,11 @@ def _tokenizer_folder(weights: str | None, tokenizer: str | None) -> Path | None
 
 
 def load_backbone(architecture: str, weights: str | None = None, tokenizer: str | None = None,
-                  meta: bool = False) -> Backbone:
+                  meta: bool = False, allow_torchscript: bool = True) -> Backbone:
     """Build the CLIP of `architecture`, load `weights` strictly, and pair it with its tokenizer.
 
-    meta=True builds the structure without memory or weights (for parameter counts).
+    meta=True builds the structure without memory or weights (for parameter counts). allow_torchscript=False
+    refuses a TorchScript archive (its loading runs code): for weights a checkpoint's record names.
     """
     arch = architecture_dict(architecture)
     files: list[Path] = []
@@ -205,5 +206,5 @@ def load_backbone(architecture: str, weights: str | None = None, tokenizer: str 
         )
         return Backbone(clip, tok, "random")
     clip = build_clip(arch, tok.eos_token_id, initialise=False)
-    load_state_strict(clip, _read_weights(files), str(weights))
+    load_state_strict(clip, _read_weights(files, allow_torchscript), str(weights))
     return Backbone(clip, tok, str(weights))

@@ -152,9 +152,11 @@ class FineCLIPER(nn.Module):
     def _tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         # Padded to the longest text, not to the context length: the text tower is causal and pools at
         # the end-of-text token, so padding after it changes nothing but the cost (PN sentences are a
-        # dozen tokens of CLIP's 77).
+        # dozen tokens of CLIP's 77). split_special_tokens: a literal "<|endoftext|>" in a description is
+        # text, not the token the tower pools at, which would silently cut the text there (docs/design.md §3).
         enc = self.tokenizer(
-            texts, padding="longest", truncation=True, max_length=self.context_length, return_tensors="pt"
+            texts, padding="longest", truncation=True, max_length=self.context_length, return_tensors="pt",
+            split_special_tokens=True,
         )
         return enc["input_ids"], enc["attention_mask"]
 

@@ -50,14 +50,22 @@ _TRANSPOSED = {"visual.proj": "visual_projection.weight", "text_projection": "te
 _BLOCK = re.compile(r"^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$")
 
 
-def read_openai_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of an OpenAI CLIP file: a TorchScript archive or a plain state dict, never unpickled code."""
+def read_openai_state_dict(path: str | Path, allow_torchscript: bool = True) -> dict[str, torch.Tensor]:
+    """Tensors of an OpenAI CLIP file: a TorchScript archive or a plain state dict, never unpickled objects.
+
+    Loading a TorchScript archive runs the TorchScript code inside it, so it happens only when the user named
+    the file (allow_torchscript); a path named by a file the user received (a checkpoint's record) is read
+    only as a plain state dict (docs/design.md §3).
+    """
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
             is_torchscript = any(name.endswith("constants.pkl") for name in zf.namelist())
     except zipfile.BadZipFile:
         is_torchscript = False
+    if is_torchscript and not allow_torchscript:
+        raise UserError(f"{path} is a TorchScript archive, whose loading runs code, and the checkpoint named it, "
+                        f"so it was not loaded; if you trust the file, name it yourself with --set model.weights={path}")
     try:
         if is_torchscript:
             state = torch.jit.load(str(path), map_location="cpu").state_dict()

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from finecliper.errors import UserError
+from finecliper.paths import existing_folder
 
 # transformers is imported inside the functions that need it: importing it takes a second or more, and
 # importing this package (for the architectures, PN sentences, counts) should not pay for it.
@@ -82,9 +83,7 @@ def load_tokenizer(folder: str | Path, vocab_size: int):
     The folder holds a Hugging Face tokenizer (`vocab.json` + `merges.txt`, or `tokenizer.json`) or
     OpenAI's `bpe_simple_vocab_16e6.txt.gz`.
     """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"tokenizer folder {folder} does not exist")
+    folder = existing_folder(folder, "tokenizer folder")
     has_hf = (folder / "tokenizer.json").is_file() or (
         (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file()
     )

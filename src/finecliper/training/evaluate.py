@@ -15,10 +15,12 @@ import numpy as np
 from finecliper import atomic
 from finecliper.data.manifest import ClipRecord, read_manifest
 from finecliper.datasets import class_names as dataset_classes
+from finecliper.datasets.class_sets import check_class_set
 from finecliper.errors import UserError
 from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
 from finecliper.inference.scoring import score
+from finecliper.paths import output_folder
 from finecliper.training import distributed
 from finecliper.training.distributed import Dist
 from finecliper.training.metrics import classification_metrics
@@ -67,17 +69,18 @@ def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, ove
                         dataset: str | None = None, device: str | None = None, batch_size: int = 8,
                         workers: int = 2) -> dict:
     """`finecliper eval`: a checkpoint on a manifest (its dataset's classes, or `dataset`'s for zero-shot)."""
+    out = output_folder(Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{Path(manifest).stem}")
     model, cfg, record = load_model(checkpoint, overrides, dataset_classes(dataset) if dataset else None)
     names = list(model.class_names)
     zero_shot = names != record["class_names"]
     dist = distributed.setup(device)
     model.to(dist.device)
     records = read_manifest(manifest, cfg.data.data_root)
+    check_class_set(records, names, f"checkpoint {checkpoint}", manifest)
     data = make_dataset(records, cfg, names, False, model)
     metrics = evaluate(model, data, dist, batch_size, workers, cfg.train.precision, progress=True)
     metrics.update(checkpoint=str(checkpoint), manifest=str(manifest), zero_shot=zero_shot)
     if dist.main:
-        out = Path(out_dir) if out_dir else Path(checkpoint).parent / f"eval_{Path(manifest).stem}"
         write_metrics(metrics, out, "metrics", f"{Path(checkpoint).stem} on {Path(manifest).stem}")
         results = {"name": cfg.name, "preset": cfg.preset, "dataset": dataset or cfg.data.dataset,
                    "fold": fold_of(records), "select_on": cfg.data.select_on, "zero_shot": zero_shot,

@@ -32,6 +32,7 @@ from finecliper.config.strict import to_dict
 from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord, read_manifest
 from finecliper.datasets import class_names as dataset_classes
+from finecliper.datasets.class_sets import check_class_set
 from finecliper.errors import UserError
 from finecliper.inference.checkpoint import (
     backbone_identity,
@@ -61,7 +62,10 @@ LOSS_KEYS = ("loss", "loss_pos", "loss_neg", "loss_align")  # logged when the mo
 def load_records(path: str | None, what: str, cfg: ExperimentConfig) -> list[ClipRecord]:
     if path is None:
         raise UserError(f"the config has no data.{what}_manifest; build one with `finecliper manifest`")
-    return read_manifest(path, cfg.data.data_root)
+    records = read_manifest(path, cfg.data.data_root)
+    check_class_set(records, dataset_classes(cfg.data.dataset), f"data.dataset={cfg.data.dataset}", path,
+                    fix="set data.dataset={dataset}")
+    return records
 
 
 # ------------------------------------------------------------------------------------- schedule
@@ -155,6 +159,7 @@ class Trainer:
         self.global_step = 0
         self.best = {"uar": -1.0, "epoch": None}
         self.writer = None
+        self.unreadable: set[str] = set()  # clips left out mid-run (data.skip_unreadable), since start or resume
 
     def _make_datasets(self) -> None:
         """The fit, selection and test splits and their datasets."""
@@ -242,22 +247,27 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
         })
 
-    def restore(self) -> None:
-        state = load_resume(self.run_dir / "resume.pt")
+    def restore(self, state: dict) -> None:
+        """Continue from `state`, a checked resume state (training/resume.py)."""
         record = read_record(self.ckpt_dir / "last")
         check_compatible(record, self.class_names, self.identity, str(self.ckpt_dir / "last.safetensors"))
         load_trainable(self.model, state["model"], str(self.run_dir / "resume.pt"))
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.step_in_epoch = int(state["epoch"]), int(state["step_in_epoch"])
-        self.global_step = int(state["global_step"])
-        self.best = {"uar": float(state["best_uar"]), "epoch": None if state["best_epoch"] < 0 else int(state["best_epoch"])}
-        torch.set_rng_state(state["torch_rng"])
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise UserError(f"resume state {self.run_dir / 'resume.pt'} does not fit this run's optimizer "
+                            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step = state["global_step"]
+        self.best = {"uar": state["best_uar"], "epoch": None if state["best_epoch"] < 0 else state["best_epoch"]}
         log.info("resumed at epoch %d, step %d of %d", self.epoch, self.step_in_epoch, self.steps_per_epoch)
 
     # ------------------------------------------------------------------------------------- run
 
     def run(self, resume: bool = False) -> dict:
+        state = load_resume(self.run_dir / "resume.pt") if resume else None  # checked before anything is written
         if self.dist.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not resume and (self.run_dir / "resume.pt").exists():
@@ -266,8 +276,8 @@ class Trainer:
             if self.cfg.train.tensorboard:
                 self.writer = _tensorboard(self.run_dir / "tensorboard")
         self.dist.barrier()
-        if resume:
-            self.restore()
+        if state is not None:
+            self.restore(state)
         tunable, total = self.model.count_parameters()
         log.info("training %s on %d clips, selecting on %s (%d clips); %d tunable / %d parameters",
                  self.cfg.preset, len(self.train_set),
@@ -321,7 +331,9 @@ class Trainer:
         for micro_step in range(cfg.grad_accum):
             # DDP averages the gradients over processes on the step's last micro-batch only.
             sync = micro_step == cfg.grad_accum - 1 or not self.dist.enabled
-            out = forward_backward(self.net, next(batches), self.dist.device, cfg.precision, cfg.grad_accum, sync)
+            batch = next(batches)
+            self.unreadable.update(batch.get("unreadable", ()))
+            out = forward_backward(self.net, batch, self.dist.device, cfg.precision, cfg.grad_accum, sync)
             for key in LOSS_KEYS:
                 if key in out:
                     part = out[key].detach().float() / cfg.grad_accum
@@ -378,6 +390,11 @@ class Trainer:
             "zero_shot": self.cfg.train.zero_shot, "checkpoint": str(self.ckpt_dir / f"{chosen}.safetensors"),
             "best_epoch": self.best["epoch"], "epochs": self.cfg.train.epochs,
         }
+        if self.cfg.data.skip_unreadable:
+            results["unreadable_clips"] = sorted(set().union(*self.dist.gather(sorted(self.unreadable))))
+            if results["unreadable_clips"]:
+                log.warning("%d clip(s) could not be read and were left out: %s", len(results["unreadable_clips"]),
+                            ", ".join(results["unreadable_clips"][:10]))
         if self.test_set is not None:
             metrics = evaluate(self.model, self.test_set, self.dist, self.micro, self.cfg.data.workers,
                                self.cfg.train.precision, progress=True)
