@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import yaml
@@ -17,21 +18,26 @@ from builders import make_clips, tiny_experiment
 from finecliper.cli import main
 from finecliper.data.manifest import write_manifest
 from finecliper.errors import UserError
-from finecliper.run_lock import LOCK_NAME, lock_dir, lock_file
+from finecliper.run_lock import LOCK_NAME, ORPHAN_WAIT_S, lock_dir, lock_file
 
 HOLDER = textwrap.dedent("""
-    import sys, time
+    import os, sys, time
     from finecliper.run_lock import lock_dir, lock_file
-    kind, path = sys.argv[1:]
+    kind, path, children = sys.argv[1:]
     lock = (lock_dir if kind == "dir" else lock_file)(path, "test location").acquire()
+    if children == "1" and os.fork() == 0:  # a forked child inherits the lock, as DataLoader workers do
+        time.sleep(3)
+        os._exit(0)
     print("locked", flush=True)
     time.sleep(600)
 """)
 
 
-def hold(kind: str, path) -> subprocess.Popen:
-    """Another process holding the lock of `path` (a folder or a file) until it is killed."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, kind, str(path)], stdout=subprocess.PIPE, text=True)
+def hold(kind: str, path, child: bool = False) -> subprocess.Popen:
+    """Another process holding the lock of `path` (a folder or a file) until it is killed; with `child`, a
+    forked child of it holds the lock for 3 s more."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, kind, str(path), str(int(child))], stdout=subprocess.PIPE,
+                            text=True)
     assert proc.stdout.readline().strip() == "locked"
     return proc
 
@@ -93,6 +99,15 @@ def test_the_lock_of_a_killed_writer_is_taken_over_and_its_leftovers_removed(tmp
         assert not lock.path.exists()  # removed by its holder at the end
     assert "which no longer runs" in caplog.text
     assert not any(path.exists() for path in leftovers)
+
+
+def test_the_lock_of_a_killed_writer_is_taken_over_once_its_forked_children_are_gone(tmp_path):
+    holder = hold("dir", tmp_path / "run", child=True)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    start = time.monotonic()
+    with lock_dir(tmp_path / "run", "run directory"):
+        assert time.monotonic() - start < ORPHAN_WAIT_S
 
 
 def test_the_same_process_cannot_hold_a_location_twice(tmp_path):

@@ -30,6 +30,7 @@ from finecliper.errors import UserError
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".finecliper.lock"  # a folder's lock file; a file's is `.NAME.finecliper.lock` beside it
+ORPHAN_WAIT_S = 15.0  # how long to wait for the children of a dead holder to let go of its lock
 
 
 class RunLock:
@@ -48,32 +49,45 @@ class RunLock:
         if not self.is_dir and self.target.is_symlink():
             raise UserError(f"{self.what} {self.target} is a symbolic link; finecliper does not write through "
                             "links, so name the real file")
+        deadline = time.monotonic() + ORPHAN_WAIT_S
         while self._fd is None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-            except OSError as exc:  # a file where the folder should be, a read-only place, ...
-                raise UserError(f"{self.what} {self.target} cannot be written ({exc.strerror})") from None
+            fd = self._open()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _read_holder(fd)
+                holder = _holder(fd)
                 os.close(fd)
-                raise UserError(f"{self.what} {self.target} is in use by {holder}; wait for it to finish or stop "
-                                "that process") from None
+                if _orphaned(holder) and time.monotonic() < deadline:
+                    time.sleep(0.2)  # the dead holder's forked children still hold it: they exit shortly
+                    continue
+                raise UserError(f"{self.what} {self.target} is in use by {_describe(holder)}; wait for it to "
+                                "finish or stop that process") from None
             if _same_file(fd, self.path):
                 self._fd = fd
             else:  # removed by its last holder after we opened it: lock the file now under that name
                 os.close(fd)
-        stale = _read_holder(self._fd, default="")
+        stale = _holder(self._fd)
         if stale:
-            log.warning("%s %s: took over the lock of %s, which no longer runs", self.what, self.target, stale)
+            log.warning("%s %s: took over the lock of %s, which no longer runs", self.what, self.target,
+                        _describe(stale))
         self._write_holder()
-        removed = atomic.remove_leftovers(self.target, lock_name=LOCK_NAME) if self.is_dir else \
-            atomic.remove_leftovers(self.target.parent, only=self.target.name)
+        self._remove_leftovers()
+        return self
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        except OSError as exc:  # a file where the folder should be, a read-only place, ...
+            raise UserError(f"{self.what} {self.target} cannot be written ({exc.strerror})") from None
+
+    def _remove_leftovers(self) -> None:
+        if self.is_dir:
+            removed = atomic.remove_leftovers(self.target, lock_name=LOCK_NAME)
+        else:
+            removed = atomic.remove_leftovers(self.target.parent, only=self.target.name)
         if removed:
             log.info("%s %s: removed %d temporary files left by an interrupted run", self.what, self.target, removed)
-        return self
 
     def release(self) -> None:
         if self._fd is None:
@@ -105,13 +119,33 @@ def _same_file(fd: int, path: Path) -> bool:
         return False
 
 
-def _read_holder(fd: int, default: str = "another process") -> str:
-    """'process PID on HOST since START' from a lock file's content, or `default` when it says nothing."""
+def _holder(fd: int) -> dict | None:
+    """The holder a lock file names ({"pid", "host", "started"}), or None when it names none."""
     try:
         info = json.loads(os.pread(fd, 4096, 0) or b"null")
-        return f"process {int(info['pid'])} on {info['host']} since {info['started']}"
+        return {"pid": int(info["pid"]), "host": str(info["host"]), "started": str(info["started"])}
     except (ValueError, TypeError, KeyError, OSError):
-        return default
+        return None
+
+
+def _describe(holder: dict | None) -> str:
+    if holder is None:  # it has not written its name yet
+        return "another process"
+    return f"process {holder['pid']} on {holder['host']} since {holder['started']}"
+
+
+def _orphaned(holder: dict | None) -> bool:
+    """Whether the lock is held by the forked children of a process of this host that no longer runs: a
+    killed run's DataLoader workers inherit its lock and exit within seconds (PyTorch's watchdog)."""
+    if holder is None or holder["host"] != socket.gethostname() or holder["pid"] == os.getpid():
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def lock_dir(folder: str | Path, what: str) -> RunLock:

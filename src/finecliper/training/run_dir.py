@@ -50,7 +50,7 @@ def claim(run_dir: Path, resume: bool, force: bool) -> RunLock:
         raise UserError("--resume continues the run in --out and --force deletes it: choose one")
     lock = lock_dir(run_dir, "run directory").acquire()
     try:
-        found = [name for name in RUN_OUTPUTS if (run_dir / name).exists() or (run_dir / name).is_symlink()]
+        found = [name for name in RUN_OUTPUTS if _holds(run_dir / name)]
         if resume:
             links = [name for name in found if (run_dir / name).is_symlink()]
             if links:
@@ -66,6 +66,13 @@ def claim(run_dir: Path, resume: bool, force: bool) -> RunLock:
         lock.release()
         raise
     return lock
+
+
+def _holds(path: Path) -> bool:
+    """Whether `path` holds something of a run (an empty folder, e.g. once leftovers are gone, does not)."""
+    if path.is_dir() and not path.is_symlink():
+        return any(path.iterdir())
+    return path.exists() or path.is_symlink()
 
 
 def _remove(path: Path) -> None:
