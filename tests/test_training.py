@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
 from builders import CLASSES4, make_clips, tiny_experiment
@@ -81,8 +82,6 @@ def test_checkpoint_holds_only_trainable_tensors(tmp_path):
 
 def _train_cli(manifest: Path, out: Path, *extra: str) -> list[str]:
     cfg_path = out.parent / "exp.json.yaml"
-    import yaml
-
     cfg_path.write_text(yaml.safe_dump(tiny_experiment(manifest, epochs=3, batch_size=2, checkpoint_every=1)))
     return [sys.executable, "-m", "finecliper", "train", "--config", str(cfg_path), "--out", str(out),
             "--device", "cpu", *extra]
@@ -107,13 +106,46 @@ def test_resume_after_sigkill_gives_the_same_weights(clips, tmp_path):
     proc.wait()
     state = torch.load(killed / "resume.pt", weights_only=True)
     assert (state["epoch"], state["step_in_epoch"]) != (3, 0), "the run finished before it was killed"
-    subprocess.run(_train_cli(clips["train"], killed, "--resume"), check=True, env=env, capture_output=True,
-                   timeout=300)
+    # A worker count is one of the settings a resume may change: the weights must not depend on it.
+    subprocess.run(_train_cli(clips["train"], killed, "--resume", "--set", "data.workers=1"), check=True, env=env,
+                   capture_output=True, timeout=300)
+    # metrics.jsonl was cut back to the resume state: each step is logged once, as in the unbroken run.
+    assert _metric_rows(killed) == _metric_rows(reference)
+    assert yaml.safe_load((killed / "config.yaml").read_text())["data"]["workers"] == 1
     a, _ = load_checkpoint(reference / "checkpoints/last.safetensors")
     b, _ = load_checkpoint(killed / "checkpoints/last.safetensors")
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def _metric_rows(run: Path) -> list[dict]:
+    """metrics.jsonl's rows without what differs between two runs of the same training (time, speed)."""
+    return [{k: v for k, v in json.loads(line).items() if k not in ("time", "clips_per_s")}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_resumed_run_logs_each_step_once(clips, tmp_path, monkeypatch):
+    data = tiny_experiment(clips["train"], epochs=1, batch_size=2, log_every=1, checkpoint_every=3)
+    Trainer(experiment_from_dict(data), tmp_path / "reference", "cpu").run()
+    log_step = Trainer._log_step
+
+    def killed_after_step_5(self, *args):
+        log_step(self, *args)
+        if self.global_step == 5:  # logged up to step 5; the last resume state is step 3's
+            raise Killed
+
+    monkeypatch.setattr(Trainer, "_log_step", killed_after_step_5)
+    with pytest.raises(Killed):
+        Trainer(experiment_from_dict(data), tmp_path / "run", "cpu").run()
+    assert [row["step"] for row in _metric_rows(tmp_path / "run")] == [1, 2, 3, 4, 5]
+    monkeypatch.undo()
+    Trainer(experiment_from_dict(data), tmp_path / "run", "cpu").run(resume=True)
+    assert _metric_rows(tmp_path / "run") == _metric_rows(tmp_path / "reference")
 
 
 def test_two_process_evaluation_counts_every_clip_once(clips, tmp_path):
@@ -159,8 +191,6 @@ def _error(capsys) -> str:
 
 
 def test_bad_inputs(clips, tmp_path, capsys):
-    import yaml
-
     base = tiny_experiment(clips["train"], epochs=1)
     path = tmp_path / "exp.yaml"
 

@@ -21,7 +21,9 @@ def add_run_arguments(p) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. train.lr=1e-4 or model.adapter_scale=0.3 (repeatable)")
     p.add_argument("--out", help="run directory (default: runs/<protocol name>_<preset>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out after a stop or a kill")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out after a stop or a kill "
+                   "(with the same settings; only workers, data root, weights path and log/checkpoint intervals may change)")
+    p.add_argument("--force", action="store_true", help="start over, deleting the outputs of an earlier run in --out")
     p.add_argument("--device", help=DEVICE_HELP)
 
 
@@ -35,7 +37,7 @@ def run(args, zero_shot: bool = False) -> int:
     out = output_folder(Path(args.out) if args.out else Path("runs") / f"{cfg.name}_{cfg.preset}")
     trainer = Trainer(cfg, out, args.device)
     try:
-        results = trainer.run(resume=args.resume)
+        results = trainer.run(resume=args.resume, force=args.force)
     finally:
         distributed.teardown()
     if trainer.dist.main:

@@ -33,6 +33,7 @@ from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import CueStore
 from finecliper.data.manifest import ClipRecord
 from finecliper.errors import UserError
+from finecliper.run_lock import lock_dir
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +136,16 @@ def run_cues(records: list[ClipRecord], out: str | Path, settings: CueSettings, 
         raise UserError(f"clip id {dup!r} appears more than once in the manifest")
     store = CueStore(out)
     extractor = Extractor(settings)  # validates the settings and the parsing model before any work
+    # One writer per store: checking the provenance and writing it are one step under the lock, so two
+    # runs with other settings cannot both pass the check (docs/design.md §5).
+    with lock_dir(store.root, "cue store"):
+        return _run_locked(records, store, settings, extractor, workers, progress)
+
+
+def _run_locked(records: list[ClipRecord], store: CueStore, settings: CueSettings, extractor: Extractor,
+                workers: int, progress: bool) -> CuesSummary:
     provenance = extractor.provenance()
     check_provenance(store, provenance)
-    store.root.mkdir(parents=True, exist_ok=True)
     store.write_provenance(provenance)
 
     summary = CuesSummary(clips=len(records))

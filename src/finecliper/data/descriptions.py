@@ -9,13 +9,13 @@ calls `repair_tail` first, so that its first record does not get glued to that u
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 from finecliper.data.jsonl import read_jsonl
 from finecliper.errors import UserError
+from finecliper.jsonl_append import append_json_line
 
 
 def read_records(path: str | Path) -> list[dict]:
@@ -34,14 +34,10 @@ def read_descriptions(path: str | Path) -> dict[str, str | None]:
 
 
 def append_record(path: str | Path, record: dict) -> None:
-    """Append one record as a whole line and flush it to disk."""
+    """Append one record as a whole line and flush it to disk (never through a symbolic link)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, ensure_ascii=False) + "\n"
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(line)
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_json_line(path, record, sync=True)
 
 
 def repair_tail(path: str | Path) -> int:

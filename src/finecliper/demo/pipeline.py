@@ -45,6 +45,7 @@ from finecliper.describe.pipeline import describe_manifest
 from finecliper.errors import UserError
 from finecliper.model.architectures import architecture_dict
 from finecliper.model.backbone import load_backbone
+from finecliper.run_lock import LOCK_NAME, RunLock, lock_dir
 from finecliper.synth.generate import generate, read_clips
 from finecliper.training.plots import save_confusion_png
 from finecliper.training.report import markdown, summarise
@@ -164,7 +165,8 @@ def train_variant(run_dir: Path, config: dict) -> dict:
     if results.is_file():
         return json.loads(results.read_text())
     trainer = Trainer(experiment_from_dict(config), run_dir, "cpu")
-    return trainer.run(resume=(run_dir / "resume.pt").is_file())
+    resume = (run_dir / "resume.pt").is_file()
+    return trainer.run(resume=resume, force=not resume)  # a run killed before its first resume state starts over
 
 
 # ------------------------------------------------------------------------------------------ ablation
@@ -211,7 +213,14 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
     """Run every stage into `out`; returns report.json's content (with the ablation table under "ablation")."""
     settings.validate()
     out = Path(out)
-    _claim_folder(out, settings, force)
+    lock = _claim_folder(out, settings, force)
+    try:
+        return _run_stages(out, settings, ablation, progress, echo)
+    finally:
+        lock.release()
+
+
+def _run_stages(out: Path, settings: DemoSettings, ablation: bool, progress: bool, echo) -> dict:
     start = time.perf_counter()
     # Seven stages; the ablation adds the three other variants and the probes.
     stages = Stages(7 + (len(VARIANTS) if ablation else 0), echo)
@@ -241,21 +250,32 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
     return report
 
 
-def _claim_folder(out: Path, settings: DemoSettings, force: bool) -> None:
-    """Records the settings in demo.json; refuses a folder of a demo with other settings (or, with `force`,
-    one that is not a demo's), so that a rerun resumes only what it would have made itself."""
+def _claim_folder(out: Path, settings: DemoSettings, force: bool) -> RunLock:
+    """Locks the folder (one demo writes it at a time) and records the settings in demo.json; refuses a folder
+    of a demo with other settings (or, with `force`, one that is not a demo's), so that a rerun resumes only
+    what it would have made itself. Returns the held lock."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file, not a folder")
     record_path = out / "demo.json"
     wanted = asdict(settings)
-    if force and out.exists():
-        if not record_path.is_file() and any(out.iterdir()):
-            raise UserError(f"--force replaces only a folder of an earlier demo, and {out} holds other files")
-        shutil.rmtree(out)
-    elif record_path.is_file() and json.loads(record_path.read_text()) != wanted:
-        raise UserError(f"{out} holds a demo run with other settings; choose another --out or pass --force")
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(record_path, json.dumps(wanted, indent=2) + "\n")
+    lock = lock_dir(out, "demo folder").acquire()
+    try:
+        contents = [p for p in out.iterdir() if p.name != LOCK_NAME]
+        if force and contents:
+            if not record_path.is_file():
+                raise UserError(f"--force replaces only a folder of an earlier demo, and {out} holds other files")
+            for path in contents:  # all but the lock, which this run holds
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        elif record_path.is_file() and json.loads(record_path.read_text()) != wanted:
+            raise UserError(f"{out} holds a demo run with other settings; choose another --out or pass --force")
+        atomic.write_text(record_path, json.dumps(wanted, indent=2) + "\n")
+    except BaseException:
+        lock.release()
+        raise
+    return lock
 
 
 def _prepare_data(out: Path, settings: DemoSettings, stages: Stages, progress: bool) -> dict:

@@ -33,6 +33,7 @@ from finecliper.data.manifest import ClipRecord
 from finecliper.describe.backends import Backend, Output, Skip
 from finecliper.describe.refine import Refiner
 from finecliper.errors import UserError
+from finecliper.run_lock import lock_file
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +149,16 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
     summary = DescribeSummary()
     unique = _unique(clips)
     summary.clips = len(unique)
-    todo = _not_yet_described(out, unique, provenance, summary)
-    if limit is not None:
-        todo = todo[: max(0, limit)]
-    if not todo:
-        return summary
-    backend.check(todo)
-    start = time.perf_counter()
-    _describe(todo, out, backend, refiner, provenance, summary, workers, progress)
-    summary.seconds = time.perf_counter() - start
+    with lock_file(out, "descriptions file"):  # one writer per file: no interleaved or cut records
+        todo = _not_yet_described(out, unique, provenance, summary)
+        if limit is not None:
+            todo = todo[: max(0, limit)]
+        if not todo:
+            return summary
+        backend.check(todo)
+        start = time.perf_counter()
+        _describe(todo, out, backend, refiner, provenance, summary, workers, progress)
+        summary.seconds = time.perf_counter() - start
     return summary
 
 
@@ -232,6 +234,13 @@ _TEXT_FIELDS = ("raw", "caption", "text", "description")
 def refine_file(src: str | Path, out: str | Path, refiner: Refiner | None = None,
                 field: str | None = None) -> DescribeSummary:
     """Refine the text of every JSON line of `src` into a descriptions file `out` (written atomically)."""
+    # Locked from the start: a describe run appending to `out` meanwhile would lose its records.
+    with lock_file(out, "descriptions file"):
+        return _refine_into(src, out, refiner, field)
+
+
+def _refine_into(src: str | Path, out: str | Path, refiner: Refiner | None,
+                 field: str | None) -> DescribeSummary:
     refiner = refiner or Refiner()
     info = refiner_info(refiner)
     summary = DescribeSummary()

@@ -27,6 +27,9 @@ VALUES = {
     "global_step": Annotated[int, NON_NEGATIVE],
     "best_uar": Annotated[float, Range(-1, 1)],  # -1: nothing selected yet
     "best_epoch": Annotated[int, Range(-1)],  # -1: none
+    "processes": Annotated[int, Range(1)],  # a resume must use as many (run_dir.py)
+    "device_type": str,
+    "metrics_bytes": Annotated[int, NON_NEGATIVE],  # where a resume cuts metrics.jsonl back to
 }
 MAPPINGS = ("model", "optimizer", "scheduler")  # state dicts, checked by what loads them
 

@@ -44,8 +44,9 @@ from finecliper.inference.checkpoint import (
 )
 from finecliper.inference.dataset import make_dataset
 from finecliper.inference.runtime import autocast_for, to_device
+from finecliper.jsonl_append import append_json_line
 from finecliper.model import build_model
-from finecliper.training import distributed
+from finecliper.training import distributed, run_dir
 from finecliper.training.evaluate import evaluate, fold_of, write_metrics
 from finecliper.training.resume import load_resume, save_resume
 from finecliper.training.sampler import TrainOrder
@@ -225,8 +226,7 @@ class Trainer:
         if not self.dist.main:
             return
         entry = {"time": round(time.time(), 3), **entry}
-        with (self.run_dir / "metrics.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        append_json_line(self.run_dir / "metrics.jsonl", entry)
         if self.writer is not None:
             for key, value in entry.items():
                 if isinstance(value, (int, float)) and key not in ("time", "step", "epoch"):
@@ -245,12 +245,17 @@ class Trainer:
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "best_uar": float(self.best["uar"]), "best_epoch": -1 if self.best["epoch"] is None else self.best["epoch"],
             "torch_rng": torch.get_rng_state(),
+            # What a resume must match (run_dir.py) and where it cuts metrics.jsonl back to.
+            "processes": self.dist.world, "device_type": self.dist.device.type,
+            "metrics_bytes": run_dir.metrics_size(self.run_dir),
         })
 
     def restore(self, state: dict) -> None:
         """Continue from `state`, a checked resume state (training/resume.py)."""
         record = read_record(self.ckpt_dir / "last")
         check_compatible(record, self.class_names, self.identity, str(self.ckpt_dir / "last.safetensors"))
+        run_dir.check_unchanged(run_dir.stored_config(self.run_dir, record), to_dict(self.cfg), self.run_dir)
+        self._check_same_processes(state)
         load_trainable(self.model, state["model"], str(self.run_dir / "resume.pt"))
         try:
             self.optimizer.load_state_dict(state["optimizer"])
@@ -262,22 +267,50 @@ class Trainer:
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step = state["global_step"]
         self.best = {"uar": state["best_uar"], "epoch": None if state["best_epoch"] < 0 else state["best_epoch"]}
+        if self.dist.main:
+            run_dir.cut_metrics(self.run_dir, state["metrics_bytes"])
         log.info("resumed at epoch %d, step %d of %d", self.epoch, self.step_in_epoch, self.steps_per_epoch)
 
     # ------------------------------------------------------------------------------------- run
 
-    def run(self, resume: bool = False) -> dict:
-        state = load_resume(self.run_dir / "resume.pt") if resume else None  # checked before anything is written
+    def _check_same_processes(self, state: dict) -> None:
+        """The number of processes and the device type change the batches' split and the arithmetic."""
+        was = (state["processes"], state["device_type"])
+        if was != (self.dist.world, self.dist.device.type):
+            raise UserError(f"the run in {self.run_dir} was trained by {was[0]} process(es) on {was[1]}; resume it "
+                            f"the same way, not with {self.dist.world} on {self.dist.device.type}")
+
+    def _claim_run_dir(self, resume: bool, force: bool):
+        """The run directory's lock (held by the main process only) and its checks (run_dir.py); every process
+        gets the same verdict, so none waits for a process that has stopped."""
+        lock, error = None, None
         if self.dist.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            if not resume and (self.run_dir / "resume.pt").exists():
-                raise UserError(f"{self.run_dir} already holds a run; continue it with --resume or choose another --out")
+            try:
+                lock = run_dir.claim(self.run_dir, resume, force)
+            except UserError as exc:
+                error = str(exc)
+        error = self.dist.gather(error)[0]
+        if error is not None:
+            raise UserError(error)
+        return lock
+
+    def run(self, resume: bool = False, force: bool = False) -> dict:
+        """Train, or with `resume` continue, the run in `run_dir`; `force` deletes an earlier run's outputs there."""
+        lock = self._claim_run_dir(resume, force)
+        try:
+            return self._run(resume)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, resume: bool) -> dict:
+        if resume:  # the state is read, checked and compared with the stored config before config.yaml is rewritten
+            self.restore(load_resume(self.run_dir / "resume.pt"))
+        if self.dist.main:
             atomic.write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
             if self.cfg.train.tensorboard:
-                self.writer = _tensorboard(self.run_dir / "tensorboard")
+                self.writer = _tensorboard(self.run_dir / "tensorboard", self.global_step)
         self.dist.barrier()
-        if state is not None:
-            self.restore(state)
         tunable, total = self.model.count_parameters()
         log.info("training %s on %d clips, selecting on %s (%d clips); %d tunable / %d parameters",
                  self.cfg.preset, len(self.train_set),
@@ -410,10 +443,11 @@ class Trainer:
         return results
 
 
-def _tensorboard(path: Path):
+def _tensorboard(path: Path, step: int):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         log.warning("tensorboard is not installed: metrics go to metrics.jsonl only")
         return None
-    return SummaryWriter(str(path))
+    # A resumed run drops the events logged after its resume state, as it cuts metrics.jsonl back.
+    return SummaryWriter(str(path), purge_step=step + 1 if step else None)
