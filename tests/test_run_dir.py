@@ -104,3 +104,5 @@ def test_nothing_is_written_through_a_symlinked_metrics_file(finished, tmp_path,
     assert main(_train(finished, run, "--resume", "--force")) == 2
     assert "--resume continues the run in --out and --force deletes it: choose one" in _error(capsys)
     assert victim.read_text() == "precious\n"
+    assert main(_train(finished, tmp_path / "none", "--resume")) == 2
+    assert "there is no resume state" in _error(capsys) and not (tmp_path / "none").exists()
