@@ -12,7 +12,7 @@ from finecliper.cli import main
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.descriptions import read_records
 from finecliper.data.manifest import ClipRecord, write_manifest
-from finecliper.describe.landmark_describer import describe_landmarks
+from finecliper.describe.landmark_describer import VERSION, describe_landmarks
 from finecliper.describe.refine import Refiner
 
 PARTS = ("eyebrows", "eyes", "mouth", "lips", "jaw", "head")
@@ -151,7 +151,7 @@ def test_landmarks_backend_cli(tmp_path, capsys):
     assert len(records) == 40 and summary["changed"] == 0
     assert records["00001"]["refined"] == "From the start of the clip, the mouth corners gradually rise markedly."
     assert records["00000"]["refined"] == "The face stays still throughout the clip."
-    assert records["00001"]["backend"] == "landmarks" and records["00001"]["model"] == "landmarks-v1"
+    assert records["00001"]["backend"] == "landmarks" and records["00001"]["model"] == VERSION
 
     # A manifest with a clip the cue store lacks, and a missing cue store: one clear sentence each.
     write_manifest(manifest, clips + [_clip(tmp_path, "99999")])

@@ -67,6 +67,13 @@ class DataConfig:
     # "val": select the best epoch on the held-out split, score the test fold once (default);
     # "test": select on the test fold, as peer code does; recorded in the results for comparability.
     select_on: str = "val"
+    # [OURS] A clip has a real face when the face detector confirms one (score >= face_min_score) in at least
+    # face_min_share of its frames (data/face_verdict.py, docs/design.md §5). Training checks every clip's
+    # cues before it starts: a clip without a cue file or without a real face stops it with the list of
+    # ids, or, with skip_clips_without_cues, is left out and counted (log and results.json).
+    face_min_score: float = 0.5
+    face_min_share: float = 0.25
+    skip_clips_without_cues: bool = False
 
 
 @dataclass
@@ -116,5 +123,8 @@ class ExperimentConfig:
             if getattr(self.train, key) < 1:
                 raise UserError(f"train.{key} must be at least 1, got {getattr(self.train, key)}")
         self.data.augment.validate()
+        for key in ("face_min_score", "face_min_share"):
+            if not 0.0 <= getattr(self.data, key) <= 1.0:  # NaN fails too
+                raise UserError(f"data.{key} must be in [0, 1], got {getattr(self.data, key)}")
         if self.data.workers < 0:
             raise UserError(f"data.workers must be >= 0, got {self.data.workers}")
