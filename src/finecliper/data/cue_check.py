@@ -83,7 +83,8 @@ def screen_splits(splits: dict[str, list[ClipRecord]], data: DataConfig) -> tupl
     store = CueStore(data.cues)
     if not store.root.is_dir():
         raise UserError(f"cue store {store.root} does not exist; run `finecliper cues` first")
-    check = check_cues([r for records in splits.values() for r in records], store, data)
+    unique = {r.id: r for records in splits.values() for r in records}  # a clip in two splits is checked once
+    check = check_cues(list(unique.values()), store, data)
     if check.unmeasured:
         log.warning("%d of %d clips' cue files hold no face scores (a store of an older finecliper, or drawn cues): "
                     "their faces are taken as real; rerun `finecliper cues` into a new folder to check them",

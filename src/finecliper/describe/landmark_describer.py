@@ -26,7 +26,9 @@ reported only when its change is at least NOISE_FLOOR times that noise as well a
 On 14 still-photo clips (astronaut, Grace Hopper, the cameraman in near profile; flipped, rotated by
 25 degrees, warped in perspective; face crops and raw frames) the largest change that crossed a threshold
 was 4.2 times its noise; a real movement of the size the thresholds name is 10 to 30 times the jitter of a
-frontal face.
+frontal face. On a face in near profile (`PROFILE_YAW`) the far jaw end and eye are hidden and guessed,
+and the tracker settles on them over the first frames by several degrees: such a face gets no sentence on
+head turn or tilt.
 """
 
 from __future__ import annotations
@@ -73,6 +75,9 @@ FEATURES: dict[str, Feature] = {
 }
 _EXTENTS = ("slightly", "noticeably", "markedly")
 NOISE_FLOOR = 6.0  # [OURS] a movement must be this many times its signal's noise in the clip (docstring)
+# [OURS] A face whose nose tip sits outside this span of its jaw line (head_yaw, 0.5 when frontal) is near
+# profile: the far jaw end and eye are hidden and guessed, so head turn and tilt are not reported.
+PROFILE_YAW = (0.15, 0.85)
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,10 @@ def describe_landmarks(landmarks: np.ndarray, valid: np.ndarray | None = None) -
     times = frames / max(n - 1, 1)  # (M,) position of each used frame in the clip, 0..1
     signals = measure(landmarks[frames])
     movements = []
+    profile = not PROFILE_YAW[0] <= float(np.median(signals["head_yaw"])) <= PROFILE_YAW[1]
     for name, feature in FEATURES.items():
+        if profile and name in ("head_yaw", "head_roll"):
+            continue  # measured from the hidden side too: the nose tip is beyond the jaw's visible end
         floor = NOISE_FLOOR * noise_level(signals[name])
         movement = _detect(name, feature, _smooth(signals[name]), times, floor)
         if movement is not None:
