@@ -18,6 +18,7 @@ from finecliper.config.loading import experiment_from_dict
 from finecliper.data.cue_check import check_cues
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.manifest import write_manifest
+from finecliper.errors import UserError
 from finecliper.training.trainer import Trainer
 
 
@@ -83,8 +84,14 @@ def test_skipping_leaves_them_out_and_counts_them(run, caplog):
     assert check["left_out"] == 3 and check["checked"] == 12 and check["no_face"] == [records[1].id]
 
 
-def test_face_thresholds_are_checked_config_fields(run):
+@pytest.mark.parametrize("key, value, message", [
+    ("face_min_share", 1.5, r"data.face_min_share must be in \[0, 1\], got 1.5"),
+    ("face_min_score", -0.1, r"data.face_min_score must be in \[0, 1\], got -0.1"),
+    ("face_min_score", float("nan"), r"data.face_min_score must be in \[0, 1\], got nan"),
+    ("skip_clips_without_cues", "maybe", r"data.skip_clips_without_cues must be bool"),
+])
+def test_bad_cue_check_fields_are_one_sentence(run, key, value, message):
     exp = run[3]
-    exp["data"]["face_min_share"] = 1.5
-    with pytest.raises(ValueError, match=r"data.face_min_share must be in \[0, 1\], got 1.5"):
+    exp["data"][key] = value
+    with pytest.raises(UserError, match=message):
         experiment_from_dict(exp)
