@@ -1,5 +1,6 @@
 """Builders of test inputs shared by several test modules: generated clips, a tiny experiment, a photo moved
-through a video, untrained checkpoints with randomised adapters. (Media files: media.py.)"""
+(or panned) through a video, a frontal 68-point face track, untrained checkpoints with randomised adapters.
+(Media files: media.py.)"""
 
 from __future__ import annotations
 
@@ -60,6 +61,38 @@ def moving(photo: np.ndarray, n: int, size: tuple[int, int], s: tuple[float, flo
         frames.append(cv2.warpAffine(photo, affine, (size[1], size[0]), flags=cv2.INTER_AREA))
         motion.append((scale, shift))
     return np.stack(frames), motion
+
+
+def panned(photo: np.ndarray, n: int, size: tuple[int, int] = (224, 224), zoom: float = 1.0) -> np.ndarray:
+    """(n, H, W, 3) frames of a still `photo` filling the frame (its shorter side scaled to `zoom` times the
+    frame's longer side) and panned across it: a still scene, moved like a handheld camera."""
+    s = zoom * max(size) / min(photo.shape[:2])
+    return moving(photo, n, size, (s, s * 1.08), (-0.05 * size[1], -0.05 * size[0]),
+                  (-0.2 * size[1], -0.15 * size[0]))[0]
+
+
+def frontal_face() -> np.ndarray:
+    """A frontal 68-point face in a 200 px frame (iBUG layout; subject's right on the image's left)."""
+    p = np.zeros((68, 2))
+    for i in range(17):
+        a = np.pi - i * np.pi / 16
+        p[i] = (100 + 75 * np.cos(a), 95 + 95 * np.sin(a))
+    p[17:22] = [(45, 75), (55, 70), (66, 68), (77, 69), (88, 72)]
+    p[22:27] = [(112, 72), (123, 69), (134, 68), (145, 70), (155, 75)]
+    p[27:31] = [(100, 88), (100, 98), (100, 108), (100, 118)]
+    p[31:36] = [(88, 126), (94, 128), (100, 129), (106, 128), (112, 126)]
+    p[36:42] = [(55, 95), (65, 90), (75, 90), (85, 95), (75, 100), (65, 100)]
+    p[42:48] = [(115, 95), (125, 90), (135, 90), (145, 95), (135, 100), (125, 100)]
+    p[48:60] = [(75, 155), (83, 150), (92, 147), (100, 148), (108, 147), (117, 150), (125, 155),
+                (117, 162), (108, 165), (100, 166), (92, 165), (83, 162)]
+    p[60:68] = [(80, 155), (90, 154), (100, 154), (110, 154), (120, 155), (110, 156), (100, 156), (90, 156)]
+    return p
+
+
+def still(n: int, noise: float = 0.3, seed: int = 0) -> np.ndarray:
+    """(n, 68, 2) tracks of the frontal face, held still, with Gaussian jitter of `noise` px."""
+    rng = np.random.default_rng(seed)
+    return np.repeat(frontal_face()[None], n, axis=0) + rng.normal(0, noise, (n, 68, 2))
 
 
 def random_checkpoint(path: Path, preset: str, seed: int, num_frames: int = 4, dataset: str = "dfew") -> Path:

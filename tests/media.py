@@ -27,6 +27,22 @@ def grace_hopper() -> np.ndarray:
         return np.asarray(Image.open(fh).convert("RGB"))
 
 
+def cameraman() -> np.ndarray:
+    """scikit-image's cameraman photo as (512, 512, 3) uint8 RGB: one real face in near profile, looking down."""
+    from skimage import data
+
+    return np.repeat(data.camera()[..., None], 3, axis=2)
+
+
+def non_face_photos() -> dict:
+    """Photos without a face that ship with scikit-image, by name -> (H, W, 3) uint8 RGB. MediaPipe's face
+    mesh fires on the cat and on the motorcycle's front in some frames of a pan; on coffee and rocket in none."""
+    from skimage import data
+
+    return {"cat": data.chelsea(), "motorcycle": data.stereo_motorcycle()[0], "coffee": data.coffee(),
+            "rocket": data.rocket()}
+
+
 def write_frames(folder: str | Path, frames: np.ndarray, ext: str = "jpg", start: int = 1) -> list[Path]:
     """Write (N, H, W, 3) uint8 frames as numbered images (`00001.jpg`, ...) as the folder `folder` (the
     package's own writer, PIL's default JPEG quality)."""

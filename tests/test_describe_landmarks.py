@@ -8,37 +8,15 @@ import time
 import numpy as np
 import pytest
 
+from builders import frontal_face, still
 from finecliper.cli import main
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.descriptions import read_records
 from finecliper.data.manifest import ClipRecord, write_manifest
-from finecliper.describe.landmark_describer import describe_landmarks
+from finecliper.describe.landmark_describer import VERSION, describe_landmarks
 from finecliper.describe.refine import Refiner
 
 PARTS = ("eyebrows", "eyes", "mouth", "lips", "jaw", "head")
-
-
-def face() -> np.ndarray:
-    """A frontal 68-point face in a 200 px frame (iBUG layout; subject's right on the image's left)."""
-    p = np.zeros((68, 2))
-    for i in range(17):
-        a = np.pi - i * np.pi / 16
-        p[i] = (100 + 75 * np.cos(a), 95 + 95 * np.sin(a))
-    p[17:22] = [(45, 75), (55, 70), (66, 68), (77, 69), (88, 72)]
-    p[22:27] = [(112, 72), (123, 69), (134, 68), (145, 70), (155, 75)]
-    p[27:31] = [(100, 88), (100, 98), (100, 108), (100, 118)]
-    p[31:36] = [(88, 126), (94, 128), (100, 129), (106, 128), (112, 126)]
-    p[36:42] = [(55, 95), (65, 90), (75, 90), (85, 95), (75, 100), (65, 100)]
-    p[42:48] = [(115, 95), (125, 90), (135, 90), (145, 95), (135, 100), (125, 100)]
-    p[48:60] = [(75, 155), (83, 150), (92, 147), (100, 148), (108, 147), (117, 150), (125, 155),
-                (117, 162), (108, 165), (100, 166), (92, 165), (83, 162)]
-    p[60:68] = [(80, 155), (90, 154), (100, 154), (110, 154), (120, 155), (110, 156), (100, 156), (90, 156)]
-    return p
-
-
-def still(n: int, noise: float = 0.3, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return np.repeat(face()[None], n, axis=0) + rng.normal(0, noise, (n, 68, 2))
 
 
 def mentioned(text: str) -> set[str]:
@@ -89,7 +67,7 @@ def test_head_tilt_is_a_head_movement_only():
     tracks = []
     for angle in np.radians(np.linspace(0, 15, n)):
         rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        tracks.append((face() - 100) @ rot.T + 100)
+        tracks.append((frontal_face() - 100) @ rot.T + 100)
     result = describe_landmarks(np.array(tracks))
     assert [m.feature for m in result.movements] == ["head_roll"]
     assert "the head gradually tilts noticeably to the left" in result.text
@@ -151,7 +129,7 @@ def test_landmarks_backend_cli(tmp_path, capsys):
     assert len(records) == 40 and summary["changed"] == 0
     assert records["00001"]["refined"] == "From the start of the clip, the mouth corners gradually rise markedly."
     assert records["00000"]["refined"] == "The face stays still throughout the clip."
-    assert records["00001"]["backend"] == "landmarks" and records["00001"]["model"] == "landmarks-v1"
+    assert records["00001"]["backend"] == "landmarks" and records["00001"]["model"] == VERSION
 
     # A manifest with a clip the cue store lacks, and a missing cue store: one clear sentence each.
     write_manifest(manifest, clips + [_clip(tmp_path, "99999")])

@@ -16,6 +16,8 @@ from finecliper.data.cue_store import CueStore
 from finecliper.data.dataset import ClipDataset
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
+from finecliper.data.sampling import sample_indices
+from finecliper.data.video import read_clip
 from finecliper.inference import Predictor
 from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
@@ -74,7 +76,8 @@ def test_cli_prints_json_and_writes_it_atomically(trained, tmp_path, capsys):
 
 
 def test_raw_video_of_a_real_face_is_cropped_described_and_scored_like_evaluation(tmp_path):
-    ckpt = random_checkpoint(tmp_path / "full", "B16-Full", seed=0)
+    # The model reads all 10 frames of the clip (longer clips: test_long_video_...), as `finecliper eval` would.
+    ckpt = random_checkpoint(tmp_path / "full", "B16-Full", seed=0, num_frames=10)
     frames, _ = moving(astronaut(), 10, (320, 480), (0.6, 0.75), (40, 10), (200, -20))
     video = write_video(tmp_path / "raw.mp4", frames)
     predictor = Predictor(ckpt, describe="landmarks")
@@ -88,7 +91,7 @@ def test_raw_video_of_a_real_face_is_cropped_described_and_scored_like_evaluatio
     store.save("raw", Extractor(CueSettings()).extract(video))
     record = ClipRecord(id="raw", path="raw.mp4", label=None, num_frames=10, split="test", fold=None,
                         dataset="csv", source="video", root=str(tmp_path))
-    ds = ClipDataset([record], predictor.class_names, num_frames=4, size=predictor.model.image_size,
+    ds = ClipDataset([record], predictor.class_names, num_frames=10, size=predictor.model.image_size,
                      cues=store, branches=["parsing", "landmarks"], descriptions={"raw": pred.description})
     with torch.no_grad():
         scores = predictor.model(collate([ds[0]]))["scores"][0]
@@ -101,6 +104,26 @@ def test_raw_video_of_a_real_face_is_cropped_described_and_scored_like_evaluatio
     # A given description is refined before use: the emotion words go.
     given = predictor.predict(video, "She smiles happily. The corners of her mouth rise.")
     assert given.description_source == "given" and "happ" not in given.description.lower()
+
+
+def test_long_video_is_analysed_only_at_the_frames_the_model_samples(tmp_path, monkeypatch):
+    """Memory must not grow with a video's length: cues are made for exactly the frames the model samples."""
+    ckpt = random_checkpoint(tmp_path / "pl", "B16-PL", seed=1, num_frames=4)
+    frames, _ = moving(astronaut(), 60, (320, 480), (0.6, 0.75), (40, 10), (200, -20))
+    video = write_video(tmp_path / "long.mp4", frames)
+    seen: list[tuple[np.ndarray, bool]] = []
+    extract = Extractor.extract
+
+    def recording(self, path, num_frames=None, sparse=False):
+        seen.append((read_clip(path, range(num_frames)), sparse))
+        return extract(self, path, num_frames, sparse)
+
+    monkeypatch.setattr(Extractor, "extract", recording)
+    pred = Predictor(ckpt).predict(video)
+    assert pred.frames == 60 and pred.face_cropped and len(seen) == 1
+    analysed, sparse = seen[0]
+    assert sparse  # samples seconds apart: their face boxes are not smoothed together
+    assert np.array_equal(analysed, read_clip(video, sample_indices(60, 4)))
 
 
 def test_bad_inputs_give_one_sentence(trained, tmp_path, capsys):

@@ -121,7 +121,8 @@ def _stages_ms(timers: list[StageTimer], n: int) -> dict[str, float]:
 
     return {
         "read_per_frame": median("wall", "read") / n, "mesh_per_frame": median("wall", "mesh") / n,
-        "mesh_cpu_per_frame": median("cpu", "mesh") / n, "layout_per_clip": median("wall", "layout"),
+        "mesh_cpu_per_frame": median("cpu", "mesh") / n,
+        "face_score_per_frame": median("wall", "face_score") / n, "layout_per_clip": median("wall", "layout"),
         "landmarks_per_frame": median("wall", "landmarks") / n, "parsing_fill_per_frame": median("wall", "parsing") / n,
     }
 

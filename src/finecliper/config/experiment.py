@@ -66,6 +66,13 @@ class DataConfig:
     # "val": select the best epoch on the held-out split, score the test fold once (default);
     # "test": select on the test fold, as peer code does; recorded in the results for comparability.
     select_on: str = "val"
+    # [OURS] A clip has a real face when the face detector confirms one (score >= face_min_score) in at least
+    # face_min_share of its frames (data/face_verdict.py, docs/design.md §5). Training checks every clip's
+    # cues before it starts: a clip without a cue file or without a real face stops it with the list of
+    # ids, or, with skip_clips_without_cues, is left out and counted (log and results.json).
+    face_min_score: Annotated[float, PROBABILITY] = 0.5
+    face_min_share: Annotated[float, PROBABILITY] = 0.25
+    skip_clips_without_cues: bool = False
 
 
 @dataclass

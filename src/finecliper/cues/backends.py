@@ -48,6 +48,7 @@ class MeshTrack:
     map_size: tuple[int, int]  # (h, w) of the parsing maps
     scale: float  # map size over frame size
     raw_parsing: np.ndarray | None  # (T, h, w) from a parsing backend that reads the frames, else None
+    face_score: np.ndarray | None = None  # (T,) detector confidence at the mesh (cues.face_score), 0: none
 
 
 class LandmarkBackend:

@@ -4,8 +4,10 @@
 `cues.backends`) and turns one clip into a `ClipCues` in three steps. `track`: read the frames in chunks
 (so long clips do not sit in memory whole); with `crop="auto"` decide from a few frames whether they
 are face crops and, if not, follow and crop the main face (`face_crop`); run a fresh tracker over the
-frames (and a parsing model that reads frames, if any); fill frames without a face by interpolating
-the mesh between the nearest frames with one (flagged invalid; a clip without any face fails).
+frames (and a parsing model that reads frames, if any), and score each frame's face with an
+independent detector (`face_score`, read by the per-clip verdict of `data.face_verdict`); fill frames
+without a face by interpolating the mesh between the nearest frames with one (flagged invalid; a clip
+without any face fails).
 `layout`: resolve the mapping of the meshes onto the 68-point layout (`mesh_to_ibug`). `cues`: the
 landmarks, and the parsing maps from the parsing backend. An optional `StageTimer` (`cues.timing`)
 records each stage's time for `finecliper bench cues`.
@@ -37,6 +39,8 @@ from finecliper.cues.backends import (
     MeshTrack,
     needing_weights,
 )
+from finecliper.cues.face_score import MIN_IOU as FACE_SCORE_MIN_IOU
+from finecliper.cues.face_score import face_score
 from finecliper.cues.timing import StageTimer
 from finecliper.cues.tracks import interpolate_missing, spread_indices
 from finecliper.data.cue_store import ClipCues
@@ -120,7 +124,7 @@ class Extractor:
     """Builds the backends once per process; `extract(path)` gives one clip's `ClipCues`.
 
     `timer`: when given, every stage of every clip adds its time to it (`read`, `crop`, `mesh`, `parse`,
-    `layout`, `landmarks`, `parsing`); `crop` includes re-reading clips too long to keep in memory.
+    `face_score`, `layout`, `landmarks`, `parsing`); `crop` includes re-reading clips too long to keep in memory.
     """
 
     def __init__(self, settings: CueSettings, timer: StageTimer | None = None):
@@ -137,6 +141,7 @@ class Extractor:
             "landmarks": "68 iBUG points in continuous pixels of the frame as read (pixel i spans [i, i+1))",
             "parsing_classes": list(PARSING_CLASSES),
             "parsing_max_side": PARSING_MAX_SIDE,
+            "face_score": {"detector": "the landmark backend's face detector", "min_iou": FACE_SCORE_MIN_IOU},
             "crop": {"face_crop_min_width": face_crop.FACE_CROP_MIN_WIDTH, "margin": face_crop.CROP_MARGIN,
                      "shift_down": face_crop.CROP_SHIFT_DOWN, "smooth_window": face_crop.SMOOTH_WINDOW},
         }
@@ -144,42 +149,50 @@ class Extractor:
             info["parsing_model"] = self.parser.info
         return info
 
-    def extract(self, path: str | Path, num_frames: int | None = None) -> ClipCues:
+    def extract(self, path: str | Path, num_frames: int | None = None, sparse: bool = False) -> ClipCues:
         """Cues of the clip at `path` (frame folder or video). UserError when it cannot be done.
 
         `num_frames`: the clip's frame count when known (a manifest's), saving a video's decoding just to
         count its frames; the cues then cover exactly those frames (a clip with fewer fails).
+        `sparse`: the frames are samples far apart in time (`finecliper predict` on a long video), so the
+        face boxes are not smoothed over neighbouring frames.
         """
         # Native trackers (MediaPipe's C++ graphs) log a few lines whenever one starts, some from their
         # own threads a little later; the backend keeps them quiet for the whole clip (progress bar).
         with self.landmarker.quiet():
-            track = self.track(path, num_frames)
+            track = self.track(path, num_frames, sparse)
             return self.cues(track, self.layout(track))
 
-    def track(self, path: str | Path, num_frames: int | None = None) -> MeshTrack:
-        """The clip's face followed through its frames (first step of `extract`)."""
+    def track(self, path: str | Path, num_frames: int | None = None, sparse: bool = False) -> MeshTrack:
+        """The clip's face followed through its frames (first step of `extract`); `sparse`: see `extract`."""
         path = Path(path)
         with self._stage("read"):
             clip = _Frames(path, num_frames)
         with self._stage("crop"):
-            boxes = self._face_boxes(clip) if self.settings.crop == "auto" else None
+            boxes, faces = self._face_boxes(clip, sparse) if self.settings.crop == "auto" else (None, None)
         (mh, mw), scale = map_size(clip.size)
         meshes = np.full((clip.n, self.landmarker.num_points, 3), np.nan, dtype=np.float32)
+        faces = faces or []  # every frame's detected faces: from the cropping, else found below
         raw_parsing = np.zeros((clip.n, mh, mw), dtype=np.uint8) if self.parser.reads_frames else None
-        with self.landmarker.tracker() as tracker:
+        with self.landmarker.tracker() as tracker, self.landmarker.detector() as detect:
             for a, b in clip.chunks:
                 with self._stage("read"):
                     frames = clip.read(a, b)
                 with self._stage("mesh"):
                     images = self._track_chunk(tracker, frames, None if boxes is None else boxes[a:b], meshes[a:b])
+                if len(faces) < b:
+                    with self._stage("face_score"):
+                        faces.extend(face_crop.detect_faces(detect, f) for f in frames)
                 if raw_parsing is not None:
                     with self._stage("parse"):
                         self._parse(images, None if boxes is None else boxes[a:b], scale, raw_parsing[a:b])
         valid = ~np.isnan(meshes[:, 0, 0])
         if not valid.any():
             raise UserError(f"no face was found in any of the {clip.n} frames of clip {path}")
+        scores = np.array([face_score(f, m) for f, m in zip(faces, meshes, strict=True)], dtype=np.float32)
         return MeshTrack(path=path, meshes=interpolate_missing(meshes, valid), valid=valid, boxes=boxes,
-                         frame_size=tuple(clip.size), map_size=(mh, mw), scale=scale, raw_parsing=raw_parsing)
+                         frame_size=tuple(clip.size), map_size=(mh, mw), scale=scale, raw_parsing=raw_parsing,
+                         face_score=scores)
 
     def layout(self, track: MeshTrack):
         """The clip's mesh -> 68-point mapping, resolved on its frames with a face (second step)."""
@@ -198,7 +211,7 @@ class Extractor:
         with self._stage("parsing"):
             parsing = self.parser.finish(track, layout, landmarks)
         return ClipCues(landmarks=landmarks, valid=track.valid, parsing=parsing, frame_size=track.frame_size,
-                        boxes=track.boxes)
+                        boxes=track.boxes, face_score=track.face_score)
 
     def _stage(self, name: str):
         return nullcontext() if self.timer is None else self.timer.stage(name)
@@ -215,22 +228,23 @@ class Extractor:
                 out[i] = mesh
         return images
 
-    def _face_boxes(self, clip: _Frames) -> np.ndarray | None:
-        """Square face crops (N, 3) when the clip is not face crops already, else None."""
+    def _face_boxes(self, clip: _Frames, sparse: bool = False) -> tuple[np.ndarray | None, list | None]:
+        """Square face crops (N, 3) when the clip is not face crops already, else None; with the faces
+        detected in every frame (None when the probe found face crops)."""
         probe = spread_indices(clip.n, CROP_PROBE_FRAMES)
         with self.landmarker.detector() as detect:
             probes = [face_crop.detect_faces(detect, f) for f in clip.pick(probe)]
             if face_crop.looks_like_face_crop(probes, clip.size) is not False:
-                return None
+                return None, None
             detections = []
             for a, b in clip.chunks:
                 detections.extend(face_crop.detect_faces(detect, f) for f in clip.read(a, b))
         boxes = face_crop.main_face_boxes(detections)
         try:
-            smoothed = face_crop.smooth_boxes(boxes)
+            smoothed = face_crop.smooth_boxes(boxes, window=1 if sparse else face_crop.SMOOTH_WINDOW)
         except ValueError:
             raise UserError(f"no face was found in any of the {clip.n} frames of clip {clip.path}") from None
-        return np.stack([face_crop.crop_box(b) for b in smoothed])
+        return np.stack([face_crop.crop_box(b) for b in smoothed]), detections
 
     def _parse(self, images: list[np.ndarray], boxes: np.ndarray | None, scale: float, out: np.ndarray) -> None:
         """Run the parsing model on frames (or crops) and write its maps into `out` (T, h, w) at `scale`."""

@@ -38,7 +38,7 @@ DETECT_SIDE = 384
 def _nms(boxes: np.ndarray, iou: float = 0.3) -> np.ndarray:
     keep: list[np.ndarray] = []
     for box in boxes[np.argsort(-boxes[:, 4])]:
-        if all(_iou(box, k) <= iou for k in keep):
+        if all(box_iou(box, k) <= iou for k in keep):
             keep.append(box)
     return np.array(keep, dtype=np.float64).reshape(-1, 5)
 
@@ -88,7 +88,8 @@ def looks_like_face_crop(detections: list[np.ndarray], frame_size: tuple[int, in
     return float(np.median(widths)) >= min_width
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
+def box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1, ...)."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -112,9 +113,9 @@ def main_face_boxes(detections: list[np.ndarray], min_iou: float = 0.2, max_gap:
             for j, tr in enumerate(tracks):
                 if j in taken or t - tr["last"] > max_gap:
                     continue
-                iou = _iou(box, tr["box"])
-                if iou > best_iou:
-                    best, best_iou = j, iou
+                overlap = box_iou(box, tr["box"])
+                if overlap > best_iou:
+                    best, best_iou = j, overlap
             if best is None:
                 tracks.append({"last": t, "box": box, "boxes": {}, "weight": 0.0})
                 best = len(tracks) - 1

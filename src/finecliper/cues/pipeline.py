@@ -8,9 +8,11 @@ its settings in `provenance.json`; writing into it with other settings is refuse
 mixes two kinds of cues.
 
 `--workers N` runs clips in N spawned processes (MediaPipe's graphs and torch do not survive a fork
-safely), each loading the backends once. A clip that fails (unreadable frame, no face in any frame)
+safely), each loading the backends once; they end with the parent process, even a SIGKILLed one
+(`worker_lifetime`). A clip that fails (unreadable frame, no face in any frame)
 is listed in the summary with its reason and does not stop the run; `summary.json` in the store holds
-the last run's summary: clips done / skipped / redone / failed and the frames without a face.
+the last run's summary: clips done / skipped / redone / failed, the frames without a face, and the clips
+whose face the detector did not confirm (`data.face_verdict`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from tqdm import tqdm
 
 from finecliper import atomic
 from finecliper.cues.extract import CueSettings, Extractor
+from finecliper.cues.worker_lifetime import die_with_parent
 from finecliper.data.cue_store import CueStore
+from finecliper.data.face_verdict import MIN_SHARE, face_verdict
 from finecliper.data.manifest import ClipRecord
 from finecliper.errors import UserError
 from finecliper.run_lock import lock_dir
@@ -50,6 +54,9 @@ class CuesSummary:
     frames: int = 0  # frames of the clips done in this run
     frames_without_face: int = 0  # of those, interpolated and flagged invalid
     clips_with_frames_without_face: int = 0
+    # Clips done in this run whose face the detector did not confirm (data.face_verdict, default thresholds):
+    # {"id", "frames", "confirmed", "median_score"}; training leaves them out or refuses, predict refuses.
+    no_face: list[dict] = field(default_factory=list)
 
     def text(self) -> str:
         lines = [
@@ -58,6 +65,9 @@ class CuesSummary:
             f"{self.frames_without_face} of {self.frames} frames had no face (landmarks interpolated, flagged "
             f"invalid) in {self.clips_with_frames_without_face} clips",
         ]
+        if self.no_face:
+            lines.append(f"{len(self.no_face)} clips show no real face (the face detector confirmed a face in under "
+                         f"{MIN_SHARE:.0%} of their frames), first: " + ", ".join(c["id"] for c in self.no_face[:5]))
         for item in self.failed[:10]:
             lines.append(f"failed {item['id']}: {item['reason']}")
         if len(self.failed) > 10:
@@ -70,8 +80,9 @@ class CuesSummary:
 _EXTRACTOR: Extractor | None = None
 
 
-def _init_worker(settings: CueSettings, threads: int) -> None:
+def _init_worker(settings: CueSettings, threads: int, parent: int) -> None:
     global _EXTRACTOR
+    die_with_parent(parent)  # a SIGKILLed parent cannot shut its pool down: the workers must go by themselves
     torch.set_num_threads(threads)  # the parsing model's share of the cores
     _EXTRACTOR = Extractor(settings)
 
@@ -99,8 +110,10 @@ def _process(clip_id: str, path: str, num_frames: int | None, store_root: str) -
         log.debug("clip %s", clip_id, exc_info=True)
         return {"id": clip_id, "status": "failed", "reason": f"internal error: {type(exc).__name__}: {exc}"}
     store.save(clip_id, cues)
+    verdict = face_verdict(cues)
     return {"id": clip_id, "status": "done", "redone": redo, "frames": int(cues.num_frames),
-            "without_face": int((~cues.valid).sum())}
+            "without_face": int((~cues.valid).sum()), "confirmed": verdict.confirmed,
+            "median_score": round(verdict.median_score, 3), "is_face": verdict.is_face}
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -164,6 +177,8 @@ def _run_locked(records: list[ClipRecord], store: CueStore, settings: CueSetting
             summary.frames += outcome["frames"]
             summary.frames_without_face += outcome["without_face"]
             summary.clips_with_frames_without_face += int(outcome["without_face"] > 0)
+            if not outcome["is_face"]:
+                summary.no_face.append({k: outcome[k] for k in ("id", "frames", "confirmed", "median_score")})
         bar.update(1)
         bar.set_postfix(failed=len(summary.failed), refresh=False)
 
@@ -185,7 +200,7 @@ def _run_parallel(tasks, settings: CueSettings, workers: int, record) -> None:
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                               initargs=(settings, threads))
+                               initargs=(settings, threads, os.getpid()))
     try:
         futures = [pool.submit(_process, *task) for task in tasks]
         for future in as_completed(futures):

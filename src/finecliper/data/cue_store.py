@@ -28,7 +28,7 @@ from finecliper import atomic
 from finecliper.errors import UserError
 from finecliper.paths import existing_folder
 
-_TRACK = ("landmarks", "valid", "frame_size", "boxes")  # read from every file, whatever kinds are asked for
+_TRACK = ("landmarks", "valid", "frame_size", "boxes", "face_score")  # read from every file, whatever kinds are asked for
 
 
 def _cue_kinds():
@@ -54,6 +54,9 @@ class ClipCues:
     # (N, 3) int64 square face crop (x0, y0, side) per frame, in frame pixels (may reach outside the
     # frame); None when the frames were already face crops and were used whole.
     boxes: np.ndarray | None = None
+    # (N,) float32 face detector's confidence for a face where the landmarks are (0: none), which the
+    # per-clip verdict of `data.face_verdict` reads; None in stores written before it existed, and oracle stores.
+    face_score: np.ndarray | None = None
     # Per-frame arrays of further cue kinds, by kind name (absent: not in the store, or not loaded).
     extra: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -72,6 +75,8 @@ class ClipCues:
             raise ValueError("valid must have one entry per frame of the landmarks")
         if self.boxes is not None and self.boxes.shape != (n, 3):
             raise ValueError(f"boxes must be (N, 3) crops (x0, y0, side), got {self.boxes.shape}")
+        if self.face_score is not None and self.face_score.shape != (n,):
+            raise ValueError(f"face_score must have one entry per frame, got {self.face_score.shape}")
 
     @property
     def num_frames(self) -> int:
@@ -109,6 +114,8 @@ class CueStore:
                   "frame_size": np.asarray(cues.frame_size, dtype=np.int64)}
         if cues.boxes is not None:
             arrays["boxes"] = cues.boxes.astype(np.int64)
+        if cues.face_score is not None:
+            arrays["face_score"] = cues.face_score.astype(np.float32)
         arrays |= kinds
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
@@ -132,6 +139,7 @@ class CueStore:
                     parsing=arrays.pop("parsing", None),
                     frame_size=tuple(int(v) for v in data["frame_size"]),
                     boxes=data["boxes"] if "boxes" in data.files else None,
+                    face_score=data["face_score"] if "face_score" in data.files else None,
                     extra=arrays,
                 )
         except Exception as exc:  # a damaged zip fails in many ways: BadZipFile, zlib.error, ValueError, ...

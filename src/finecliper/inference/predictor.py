@@ -3,7 +3,11 @@
 Per clip, the same path as evaluation, minus the offline stages a user has not run:
 1. Cues, when the checkpoint needs them or the clip may be a raw video: the extractor of
    `finecliper cues` tells face crops from raw videos (`crop="auto"`), follows and crops the main face
-   of a raw video, and gives the landmarks and parsing maps, which the dataset reads from memory.
+   of a raw video, and gives the landmarks and parsing maps, which the dataset reads from memory. Only
+   the frames the model sees are read and analysed (`sampled_clip`), so memory does not grow with the
+   video's length. A clip whose face the detector confirms in no frame is refused (a cat, a car: the
+   face mesh alone fits a face to anything face-like); one below the data.face_min_* thresholds of
+   `data.face_verdict` is scored, with a note.
 2. A description, when the checkpoint has the description branch: the user's own text (`description`,
    e.g. from their video LLM) or the landmark describer's movement sentences (`describe="landmarks"`),
    refined like the training descriptions (inference/description.py). Without one the clip uses w = 1,
@@ -31,6 +35,7 @@ import torch
 from finecliper.cues.backends import PARSING_BACKENDS
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import ClipCues, CueStore
+from finecliper.data.face_verdict import face_verdict
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.video import count_frames, is_video_file, write_frames
@@ -40,6 +45,7 @@ from finecliper.inference import DESCRIBE_MODES
 from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
 from finecliper.inference.description import CLIP_ID, describe_clip
+from finecliper.inference.sampled_clip import sampled_clip
 from finecliper.inference.scoring import forward
 
 log = logging.getLogger(__name__)
@@ -151,10 +157,17 @@ class Predictor:
     def _needs_cues(self) -> bool:
         return bool(self.cfg.model.cues) or self.describe == "landmarks" or self.cue_settings.crop == "auto"
 
-    def _cues(self, path: Path) -> ClipCues:
+    def _cues(self, path: Path, num_frames: int, sparse: bool, notes: list[str]) -> ClipCues:
         if self._extractor is None:
             self._extractor = Extractor(self.cue_settings)
-        return self._extractor.extract(path)
+        cues = self._extractor.extract(path, num_frames, sparse=sparse)
+        verdict = face_verdict(cues, self.cfg.data.face_min_score, self.cfg.data.face_min_share)
+        if verdict.measured and verdict.confirmed == 0:
+            raise UserError(f"clip {path} shows no real face: the face detector confirmed none in the "
+                            f"{verdict.frames} frames analysed, where the face mesh fitted one to {int(cues.valid.sum())}")
+        if not verdict.is_face:
+            notes.append(f"little real face: {verdict.text()}; the prediction may mean nothing")
+        return cues
 
     def _predict_path(self, path: Path, description: str | None) -> Prediction:
         if not path.exists():
@@ -162,12 +175,16 @@ class Predictor:
         if not (path.is_dir() or is_video_file(path)):
             raise UserError(f"{path} is neither a video file nor a folder of frames")
         notes: list[str] = []
-        cues = self._cues(path) if self._needs_cues() else None
-        num_frames = cues.num_frames if cues is not None else count_frames(path)
+        num_frames = count_frames(path)  # a video is decoded without converting its pixels: cheap
         if num_frames < 1:
             raise UserError(f"clip {path} has no frames")
-        text, source = self._description(description, cues, notes)
-        out = forward(self.model, self._batch(path, num_frames, cues, text), self.device, self.cfg.train.precision)
+        cues = None
+        with sampled_clip(path, num_frames, self.cfg.model.num_frames, self._needs_cues()) as (clip, n, sparse):
+            if self._needs_cues():
+                cues = self._cues(clip, n, sparse, notes)
+            text, source = self._description(description, cues, notes)
+            batch = self._batch(clip, n, cues, text)
+        out = forward(self.model, batch, self.device, self.cfg.train.precision)
         scores = out["scores"].float()[0].cpu()  # (C,)
         probs = torch.softmax(float(self.model.logit_scale) * scores, dim=0)
         reads_text = self.cfg.model.descriptions

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from finecliper import atomic
 from finecliper.config.experiment import ExperimentConfig
 from finecliper.config.strict import to_dict
+from finecliper.data.cue_check import screen_splits
 from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord, read_manifest
 from finecliper.datasets import class_names as dataset_classes
@@ -169,6 +170,10 @@ class Trainer:
         self.test_records = load_records(cfg.data.test_manifest, "test", cfg) if cfg.data.test_manifest else []
         if cfg.data.select_on == "test" and not self.test_records and not cfg.train.zero_shot:
             raise UserError("data.select_on=test needs data.test_manifest")
+        self.cue_check = None  # every clip's cues, checked before the first step (data/cue_check.py)
+        if cfg.model.cues and cfg.data.cues:
+            kept, self.cue_check = screen_splits({"train": train_records, "test": self.test_records}, cfg.data)
+            train_records, self.test_records = kept["train"], kept["test"]
         hold_out = cfg.data.select_on == "val" and not cfg.train.zero_shot
         self.fit_records, val_records = (stratified_split(train_records, cfg.data.val_fraction, cfg.train.seed)
                                          if hold_out else (train_records, []))
@@ -428,6 +433,8 @@ class Trainer:
             if results["unreadable_clips"]:
                 log.warning("%d clip(s) could not be read and were left out: %s", len(results["unreadable_clips"]),
                             ", ".join(results["unreadable_clips"][:10]))
+        if self.cue_check is not None:
+            results["cue_check"] = self.cue_check
         if self.test_set is not None:
             metrics = evaluate(self.model, self.test_set, self.dist, self.micro, self.cfg.data.workers,
                                self.cfg.train.precision, progress=True)
