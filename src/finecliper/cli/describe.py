@@ -1,12 +1,13 @@
 """`finecliper describe`: fine-grained movement descriptions for every clip of a manifest, refined.
 
     finecliper describe --manifest M --out FILE.jsonl --backend video-llava --weights DIR
-                        [--frames 8] [--batch-size 1] [--max-new-tokens 96] [--prompt FILE]
+                        [--frames 8] [--batch-size 1] [--max-new-tokens 96] [--prompt NAME_OR_FILE]
                         [--device auto] [--dtype bfloat16|float16|float32]
     finecliper describe --manifest M --out FILE.jsonl --backend hf-video --weights DIR ...
     finecliper describe --manifest M --out FILE.jsonl --backend landmarks --cues DIR
     finecliper describe --manifest M --out FILE.jsonl --backend captions      (the manifest's captions)
     finecliper describe --refine IN.jsonl --out FILE.jsonl [--field raw]     (refinement only)
+    finecliper describe --show-prompt [--prompt NAME_OR_FILE]               (print the prompt, exit)
 
 Every description goes through the refiner (`--strict` also removes smiles, frowns, tears, ...;
 `--lexicon FILE` uses another lexicon). Resumable: rerunning the same command skips clips already in
@@ -29,7 +30,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("describe", help="fine-grained movement descriptions of a manifest's clips, refined")
     p.add_argument("--manifest", help="JSONL manifest (from `finecliper manifest`)")
     p.add_argument("--data-root", help="data root replacing the manifest's (data moved elsewhere)")
-    p.add_argument("--out", required=True, help="descriptions file (JSONL; appended to when resuming)")
+    p.add_argument("--out", help="descriptions file (JSONL; appended to when resuming)")
     p.add_argument("--backend", help=describer_names())
     add_describer_options(p)
     p.add_argument("--workers", type=int, default=2, help="threads reading clips ahead of the model (default 2)")
@@ -38,6 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--field", help="text field of --refine's lines (default: raw, caption, text or description)")
     p.add_argument("--strict", action="store_true", help="also remove expressive actions (smile, frown, tears, ...)")
     p.add_argument("--lexicon", metavar="FILE", help="emotion lexicon (default: the package's)")
+    p.add_argument("--show-prompt", action="store_true",
+                   help="print the prompt a video LLM would get (the default, or --prompt's) and exit")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -56,6 +59,13 @@ def add_describer_options(p, skip: tuple[str, ...] = ()) -> None:
 def run(args) -> int:
     from finecliper.describe.refine import Refiner, load_lexicon
 
+    if args.show_prompt:
+        from finecliper.describe.prompt import load_prompt, show_prompt
+
+        print(show_prompt(load_prompt(args.prompt)), end="")
+        return 0
+    if args.out is None:
+        raise UserError("give --out FILE, the descriptions file to write")
     refiner = Refiner(load_lexicon(args.lexicon), strict=args.strict)
     if args.refine is not None:
         if args.manifest is not None or args.backend is not None:

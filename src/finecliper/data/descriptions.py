@@ -2,7 +2,7 @@
 
 Each line holds at least `id` (clip id) and `refined` (the description with every emotion word
 removed, or null when nothing was left); the describer adds `raw`, `removed`, `backend`, `model`,
-`prompt_hash` and `generation`. Lines are appended whole and flushed; a crash can leave at most one
+`prompt` (the prompt's name, null for describers without one), `prompt_hash` and `generation`. Lines are appended whole and flushed; a crash can leave at most one
 last line without its newline, which readers ignore (it is redone on resume). A writer that resumes
 calls `repair_tail` first, so that its first record does not get glued to that unfinished line.
 """

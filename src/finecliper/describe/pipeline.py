@@ -1,7 +1,7 @@
 """The describe pipeline: a backend over a manifest into a resumable descriptions file, and refine-only runs.
 
 Output: one JSON line per clip (`finecliper.data.descriptions`) with `id`, `raw`, `refined`, `removed`,
-`status`, `backend`, `model`, `prompt_hash`, `generation` and `refiner`. `status` is "ok" (refined text
+`status`, `backend`, `model`, `prompt` (its name), `prompt_hash`, `generation` and `refiner`. `status` is "ok" (refined text
 present), "emptied" (the refiner removed everything: `refined` is null rather than the leak), "empty"
 (the backend gave no text) or "no-face" (landmarks: too few tracked frames); `note` explains the last
 three.
@@ -114,6 +114,7 @@ def _provenance(backend: Backend, refiner: Refiner) -> dict:
     return {
         "backend": backend.name,
         "model": backend.model,
+        "prompt": backend.prompt_name,
         "prompt_hash": backend.prompt_hash,
         "generation": backend.generation,
         "refiner": refiner_info(refiner),
@@ -242,6 +243,7 @@ def refine_file(src: str | Path, out: str | Path, refiner: Refiner | None = None
         provenance = {
             "backend": item.get("backend", "refine"),
             "model": item.get("model"),
+            "prompt": item.get("prompt"),
             "prompt_hash": item.get("prompt_hash"),
             "generation": item.get("generation", {}),
             "refiner": info,
