@@ -58,6 +58,9 @@ class DataConfig:
     descriptions: str | None = None
     # Frame size fed to the model; None takes the backbone's (224 for the CLIP presets).
     image_size: int | None = None
+    # Colours of the parsing and landmark renderings (data/palettes.py): "facexformer" [PAPER: the paper's
+    # figures; yellow dots] or "legacy" (this package's earlier colours, green dots).
+    palette: str = "facexformer"
     # Training augmentation (frames, cues and landmarks share each clip's crop and flip).
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # DataLoader worker processes per GPU (or per process on CPU).

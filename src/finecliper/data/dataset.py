@@ -37,6 +37,7 @@ from finecliper.data.descriptions import read_descriptions, swap_left_right
 from finecliper.data.face_boxes import crop_frames, scale_boxes
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.normalize import normalize
+from finecliper.data.palettes import DEFAULT_PALETTE, get_palette
 from finecliper.data.sampling import sample_indices
 from finecliper.data.spatial import sample_spatial
 from finecliper.data.transforms import transform_clip
@@ -61,11 +62,13 @@ class ClipDataset(Dataset):
         descriptions: str | Path | dict[str, str | None] | None = None,
         augment: AugmentConfig | None = None,
         seed: int = 0,
+        palette: str = DEFAULT_PALETTE,
     ):
         """`branches`: the cue kinds to return as images (names of `CUE_KINDS`: "parsing", "landmarks"),
         read from `cues`: a cue store (or its folder), or the clips' cues in memory (id -> ClipCues); cues
         given without branches still crop raw videos to the faces they found.
         `descriptions`: a descriptions JSONL, an id -> text mapping, or "captions" (the records' captions).
+        `palette`: the colours of the cue renderings (`data/palettes.py`).
         """
         self.records = list(records)
         self.class_names = list(class_names)
@@ -80,6 +83,7 @@ class ClipDataset(Dataset):
             CUE_KINDS.get(name)  # UserError listing the known kinds
         self.kinds = [kind for name, kind in CUE_KINDS.items() if name in branches]  # in the registry's order
         self.branches = [kind.name for kind in self.kinds]
+        self.palette = get_palette(palette)  # UserError listing the known palettes
         if self.kinds and cues is None:
             raise UserError(f"the {' and '.join(self.branches)} cues need a cue store; run `finecliper cues` first")
         self.cues = open_cues(cues)
@@ -128,7 +132,8 @@ class ClipDataset(Dataset):
         if self.kinds:
             with self._stage("render"):
                 # On the spatially transformed frames, before colour jitter (jitter is for frames only).
-                images = {kind.name: kind.render(cues[kind.name], frames, valid) for kind in self.kinds}
+                images = {kind.name: kind.render(cues[kind.name], frames, valid, self.palette)
+                          for kind in self.kinds}
         with self._stage("jitter"):
             if self.train:
                 frames = color_jitter(frames, self.augment, rng)
