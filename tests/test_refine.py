@@ -301,6 +301,33 @@ def test_captions_backend_on_a_manifest(tmp_path, capsys):
     assert records["00001"]["removed"] == ["excitedly"] and records["00001"]["model"] == "mafw-caption"
     assert records["00002"]["refined"] == records["00002"]["raw"]
     assert "00003" not in records
+    # Per split: the clip without a caption has no description; without --tokenizer nothing is counted as cut.
+    assert summary["splits"] == {"train": {"clips": 3, "without_description": 1, "without_description_share": 0.3333,
+                                           "truncated": None, "truncated_share": None, "context_length": 77}}
+
+
+def test_describe_counts_the_descriptions_clip_cuts(tmp_path, capsys):
+    from finecliper.model.tokenizer import builtin_tokenizer
+
+    tokenizer = tmp_path / "tokenizer"
+    builtin_tokenizer().save_pretrained(tokenizer)  # byte-level: one token per character
+
+    def clip(i, caption, split):
+        return ClipRecord(id=f"{i:05d}", path=f"clips/{i:05d}.mp4", label="anger", num_frames=10, split=split,
+                          fold=1, dataset="mafw", source="video", root=str(tmp_path), caption=caption)
+
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [clip(1, "The lips part.", "train"), clip(2, "The brows rise. " * 10, "train"),
+                              clip(3, "He is angry.", "test"), clip(4, "The jaw drops.", "test")])
+    out = tmp_path / "captions.jsonl"
+    args = ["describe", "--manifest", str(manifest), "--out", str(out), "--backend", "captions", "--no-progress",
+            "--tokenizer", str(tokenizer)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "train: 2 clips, 0 (0.0%) without a description" in printed and "1 (50.0%) descriptions longer" in printed
+    assert "test: 2 clips, 1 (50.0%) without a description" in printed and "0 (0.0%) descriptions longer" in printed
+    assert main(args[:-2] + ["--tokenizer", str(tmp_path / "none")]) == 2
+    assert "tokenizer folder" in capsys.readouterr().err
 
 
 def test_describe_usage_errors(tmp_path, capsys):

@@ -46,6 +46,12 @@ class DataConfig:
 
     # Class list of the benchmark (a `finecliper.datasets` entry): dfew, ferv39k, mafw.
     dataset: str = "dfew"
+    # The classes the model scores, in order, when a config names them (null: the dataset's); they must be the
+    # dataset's. Written into results.json either way.
+    classes: list[str] | None = None
+    # The classes the training clips hold, when a config names them (null: not checked): the training
+    # manifest must hold exactly these (MAFW's captions: no neutral clip).
+    train_classes: list[str] | None = None
     # Manifests written by `finecliper manifest` (JSONL). Relative paths resolve against the working directory.
     train_manifest: str | None = None
     test_manifest: str | None = None

@@ -181,6 +181,10 @@ class ClipDataset(Dataset):
         data = {kind.name: kind.load(cues, idx, frame_size, boxes) for kind in self.kinds}
         return frames, data, cues.valid[idx]
 
+    def description_texts(self) -> list[str | None]:
+        """The description of every clip, as read (before any flip); None where a clip has none."""
+        return [self._description(record, False) for record in self.records]
+
     def _description(self, record: ClipRecord, flipped: bool) -> str | None:
         description = None
         if self.has_descriptions:
