@@ -138,6 +138,7 @@ def test_text_without_emotion_words_is_untouched(refiner):
         # full-width punctuation ends sentences and clauses (the example)
         ("A man frowns and shakes his head。He looks sad.", "A man frowns and shakes his head。"),
         ("A man laughs and nods，he looks happy。The raised lip corners.", "A man nods。The raised lip corners."),
+        ("A woman speaks with a smile，then nods。The frown.", "A woman speaks，then nods。The frown."),
         # a coordinated adverb takes its "and" along
         ("A woman speaks loudly and excitedly, and points at her chest.", "A woman speaks loudly, and points at her chest."),
     ],

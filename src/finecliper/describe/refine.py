@@ -256,7 +256,7 @@ class Refiner:
             rf"(?:(?!(?:{_NOT_FREE})(?!\w))[a-z]+\s+)?{emo_seq}"
             rf"(?:\s+(?:{_PP_NOUNS})(?:\s+on\s+(?:his|her|their|the|its)\s+faces?)?(?![\w'’])"
             rf"|\s+{_ON_THE_FACE}(?![\w'’])"
-            rf"|(?=\s*(?:$|[,;:.!?)]|(?:{_AFTER_PP})(?!\w))))",
+            rf"|(?=\s*(?:$|[{_COMMAS}{_ENDS})]|(?:{_AFTER_PP})(?!\w))))",
             re.IGNORECASE,
         )
         self._attributive = re.compile(
