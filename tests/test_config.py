@@ -81,3 +81,30 @@ def test_yaml_1_1_booleans_are_words_in_configs(text, value):
     # The paper's negative word is "no"; PyYAML alone reads it as False.
     assert apply_overrides(ModelConfig(), [f"negation={text}"]).negation == value
     assert apply_overrides(ModelConfig(), ["use_negative=false"]).use_negative is False
+
+
+ZEROSHOT_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "zeroshot").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", ZEROSHOT_CONFIGS, ids=lambda p: p.stem)
+def test_every_zeroshot_config_names_its_class_sets(path):
+    from finecliper.config.loading import load_experiment
+    from finecliper.datasets import class_names
+
+    cfg = load_experiment(path)
+    assert cfg.data.classes == class_names(cfg.data.dataset)  # scored: the dataset's, in its order
+    assert cfg.data.train_classes and set(cfg.data.train_classes) <= set(cfg.data.classes)
+
+
+def test_mafw_captions_zeroshot_trains_on_ten_classes_and_scores_eleven():
+    """MAFW's captioned clips hold no neutral one (the official fold-1 file, when present, agrees)."""
+    from finecliper.config.loading import load_experiment
+    from shared_data import SPLITS
+
+    cfg = load_experiment(Path(__file__).resolve().parents[1] / "configs" / "zeroshot" / "mafw_captions.yaml")
+    assert len(cfg.data.classes) == 11 and len(cfg.data.train_classes) == 10
+    assert set(cfg.data.classes) - set(cfg.data.train_classes) == {"neutral"}
+    captioned = SPLITS / "MAFW" / "Train & Test Set" / "single" / "with_caption" / "set_1" / "train.txt"
+    if captioned.is_file():
+        labels = {line.split("\t")[1] for line in captioned.read_bytes().decode("gbk").splitlines() if "\t" in line}
+        assert labels == set(cfg.data.train_classes)

@@ -15,6 +15,7 @@ from finecliper.data.face_boxes import crop_maps
 from finecliper.data.images import resize_stack
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord
+from finecliper.data.palettes import PALETTES, get_palette
 from finecliper.data.spatial import SpatialParams, center_box
 from finecliper.errors import UserError
 from media import numbered_frames, write_frames
@@ -87,11 +88,12 @@ def test_a_flip_swaps_the_subjects_left_and_right(name, box, size, tolerance):
 
 @pytest.mark.parametrize("name", KINDS)
 @pytest.mark.parametrize("size", [24, 57])
-def test_kind_renders_an_image_at_the_requested_size(name, size):
+@pytest.mark.parametrize("palette", PALETTES.names())
+def test_kind_renders_an_image_at_the_requested_size(name, size, palette):
     kind, cues = CUE_KINDS.get(name), _cues(np.random.default_rng(3))
     data = kind.transform(kind.load(cues, np.arange(N), (H, W)), center_box(H, W), size)
     black = np.zeros((N, size, size, 3), np.uint8)
-    image = kind.render(data, black, np.ones(N, bool))
+    image = kind.render(data, black, np.ones(N, bool), get_palette(palette))
     assert image.shape == (N, size, size, 3) and image.dtype == np.uint8
     assert image.reshape(N, -1).any(axis=1).all()  # something is drawn in every frame
 
@@ -139,7 +141,7 @@ class Depth(CueKind):
     def transform(self, data, params, size):
         return params.images(data, size, cv2.INTER_LINEAR)
 
-    def render(self, data, frames, valid):
+    def render(self, data, frames, valid, palette):
         return np.repeat((np.clip(data, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=-1)
 
     def example(self, num_frames, height, width, rng):

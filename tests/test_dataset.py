@@ -11,20 +11,23 @@ from torch.utils.data import DataLoader
 
 from finecliper.cli import main
 from finecliper.config.experiment import AugmentConfig
-from finecliper.data.cue_kinds.landmarks import LANDMARK_COLOR
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.dataset import ClipDataset
 from finecliper.data.descriptions import append_record
 from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.normalize import CLIP_MEAN, CLIP_STD
+from finecliper.data.palettes import DEFAULT_PALETTE, get_palette
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
-from finecliper.face_layout import PARSING_INDEX, PARSING_PALETTE
+from finecliper.face_layout import PARSING_INDEX
 from media import numbered_frames, write_frames, write_video
 
 CLASSES = class_names("dfew")
 SIZE = 32
+
+PARSING_PALETTE = get_palette(DEFAULT_PALETTE).parsing  # the renderings' colours by default
+LANDMARK_COLOR = get_palette(DEFAULT_PALETTE).landmarks
 
 
 def _denorm(x: torch.Tensor) -> np.ndarray:
@@ -134,6 +137,31 @@ def test_train_mode_cues_follow_the_augmentation(clips):
     assert not (dots[:, 28, 4] == LANDMARK_COLOR).all(axis=-1).any()
     assert (parsing_img[:, :, :15] == PARSING_PALETTE[PARSING_INDEX["hair"]]).all()
     assert (parsing_img[:, :, 17:] == PARSING_PALETTE[PARSING_INDEX["skin"]]).all()
+
+
+def test_the_palette_of_the_run_colours_the_renderings(clips):
+    from finecliper.config.loading import experiment_from_dict
+    from finecliper.inference.checkpoint import _with_recorded_palette
+    from finecliper.inference.dataset import make_dataset
+
+    _, records, store = clips
+    cfg = experiment_from_dict({"preset": "B16-PL", "data": {"cues": str(store.root), "palette": "legacy",
+                                                             "image_size": SIZE}, "model": {"num_frames": 4}})
+
+    class Model:
+        image_size = SIZE
+
+    item = make_dataset(records[:1], cfg, CLASSES, False, Model())[0]
+    legacy = get_palette("legacy")
+    dots = _denorm(item["landmarks"])
+    assert (dots == legacy.landmarks).all(axis=-1).any() and not (dots == LANDMARK_COLOR).all(axis=-1).any()
+    colours = {tuple(c) for c in _denorm(item["parsing"]).reshape(-1, 3)}
+    assert colours <= {tuple(c) for c in legacy.parsing} and len(colours) > 1
+    with pytest.raises(UserError, match="unknown palette 'mesh'"):
+        ClipDataset(records, CLASSES, palette="mesh")
+    # A checkpoint recorded before data.palette existed was trained on the legacy colours.
+    assert _with_recorded_palette({"data": {}})["data"]["palette"] == "legacy"
+    assert _with_recorded_palette({"data": {"palette": "facexformer"}})["data"]["palette"] == "facexformer"
 
 
 def test_cues_of_frames_of_another_size_are_rescaled(clips):

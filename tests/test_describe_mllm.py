@@ -23,7 +23,8 @@ from finecliper.errors import UserError
 from media import numbered_frames, write_frames, write_video
 from tiny_mllm import build_video_llava
 
-FIELDS = {"id", "raw", "refined", "removed", "status", "backend", "model", "prompt_hash", "generation", "refiner"}
+FIELDS = {"id", "raw", "refined", "removed", "status", "backend", "model", "prompt", "prompt_hash", "generation",
+          "refiner"}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def test_video_llava_end_to_end_and_resume(tmp_path, weights, capsys):
     for record in records:
         assert FIELDS <= set(record)
         assert record["backend"] == "video-llava" and record["model"] == "model"
-        assert record["prompt_hash"] == prompt_hash(rendered)
+        assert record["prompt"] == "paper" and record["prompt_hash"] == prompt_hash(rendered)
         assert record["generation"]["num_frames"] == 8 and record["generation"]["max_new_tokens"] == 6
         assert record["generation"]["do_sample"] is False
         assert record["status"] in ("ok", "emptied", "empty")
@@ -135,6 +136,41 @@ def test_killed_subprocess_resumes(tmp_path, weights):
     assert main(_describe(manifest, out, weights, "--max-new-tokens", "24")) == 0
     ids = [r["id"] for r in read_records(out)]
     assert sorted(ids) == [c.id for c in clips] and len(set(ids)) == len(ids)
+
+
+# The paper's Video-LLaVA prompt, verbatim (docs/design.md §5).
+PAPER_QUESTION = (
+    "You are a facial expression analyst. Identify emotions by analyzing the detailed movements of various facial "
+    "features (mouth, chin, eyes, etc.) and implied actions (breathing rate, gaze direction) across a sequence. "
+    "Provide a detailed description of the movements of various facial features and implied actions concisely."
+)
+
+
+def test_the_paper_prompt_is_the_default_and_ours_is_kept_by_name(tmp_path, capsys):
+    paper = load_prompt()
+    assert paper.name == "paper" and paper.question == PAPER_QUESTION
+    assert load_prompt("paper") == paper
+    ours = load_prompt("facial-movements-v1")
+    assert ours.name == "facial-movements-v1" and "Do not name" in ours.question
+    assert main(["describe", "--show-prompt"]) == 0
+    shown = capsys.readouterr().out
+    assert "prompt: paper" in shown and PAPER_QUESTION in shown
+    assert prompt_hash(paper.render("video_llava")) in shown
+    own = tmp_path / "mine.yaml"
+    own.write_text('question: Describe the mouth.\ntemplates: {video_llava: "USER: <video>\\n{question} A:"}\n')
+    assert main(["describe", "--show-prompt", "--prompt", str(own)]) == 0
+    shown = capsys.readouterr().out
+    assert "prompt: mine" in shown and "USER: <video>\nDescribe the mouth. A:" in shown
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--show-prompt", "--prompt", "papers"], "neither a prompt of the package (facial-movements-v1, paper)"),
+    (["--manifest", "m.jsonl", "--backend", "captions"], "give --out FILE"),
+])
+def test_describe_prompt_errors(args, message, capsys):
+    assert main(["describe", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_repair_tail(tmp_path):

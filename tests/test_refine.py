@@ -34,9 +34,12 @@ def _checker(strict: bool):
 
 
 def _words_in_lexicon(text: str, strict: bool = False) -> list[str]:
-    """Lexicon check independent of the refiner's regexes: words by token, stems by prefix, phrases by search."""
+    """Lexicon check independent of the refiner's regexes: words by token, stems by prefix, phrases by search;
+    the [keep] phrases ("the deflated mouth") are movements, not leaks."""
     words, stems, phrases = _checker(strict)
     text = re.sub(r"\s*['’]\s*", "'", text.lower())  # MAFW writes "can' t"
+    for phrase in default_lexicon().keep:
+        text = re.sub(r"(?<![a-z])" + r"\s+".join(phrase.split()) + r"(?![a-z])", " ", text)
     tokens = re.findall(r"[a-z]+(?:'[a-z]+)?", text)
     found = [t for t in tokens if t in words or t.startswith(stems)]
     return found + [m.group(0) for m in phrases.finditer(text)]
@@ -119,12 +122,76 @@ def test_text_without_emotion_words_is_untouched(refiner):
     assert refiner.refine(text).removed == []
 
 
-def test_strict_also_removes_expressive_actions():
-    text = "The man smiles and nods. The deep frown."
-    assert Refiner().refine(text).text == text
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # [PAPER] expressive actions go as a phrase or a clause; pure movement stays
+        ("The mouth curves into a slight upturned mouth, relaxed eyebrows and a slight smile.",
+         "The mouth curves into a slight upturned mouth, relaxed eyebrows."),
+        ("The mouth corners rise and the eyes crinkle, indicating a sense of joy.",
+         "The mouth corners rise and the eyes crinkle."),
+        ("The man smiles and nods. The deep frown.", "The man nods. The deep frown."),
+        ("A woman laughs while nodding. The closed eyes.", "A woman is nodding. The closed eyes."),
+        # facial actions are never removed
+        ("The brows are lowered and drawn together, the lip corners are pulled down and the eyes narrow. "
+         "The mouth opens and the head shakes. The frown and a pout.", None),
+        # full-width punctuation ends sentences and clauses (the issue's example)
+        ("A man frowns and shakes his head。He looks sad.", "A man frowns and shakes his head。"),
+        ("A man laughs and nods，he looks happy。The raised lip corners.", "A man nods。The raised lip corners."),
+        ("A woman speaks with a smile，then nods。The frown.", "A woman speaks，then nods。The frown."),
+        # a coordinated adverb takes its "and" along
+        ("A woman speaks loudly and excitedly, and points at her chest.", "A woman speaks loudly, and points at her chest."),
+    ],
+)
+def test_paper_refinement(refiner, text, expected):
+    result = refiner.refine(text)
+    assert result.text == (text if expected is None else expected)
+    assert not _words_in_lexicon(result.text)
+
+
+def test_strict_removes_behaviours_and_keeps_facial_actions():
+    text = "The man sighs and nods. The deep frown and the pout."
+    assert Refiner().refine(text).text == text  # breathing is what the paper's prompt asks about
     strict = Refiner(strict=True).refine(text)
-    assert strict.text == "The man nods."
+    assert strict.text == "The man nods. The deep frown and the pout."
     assert not _words_in_lexicon(strict.text, strict=True)
+
+
+# MAFW fold 1's real captions (the issue's before / after): clip -> refined text.
+MAFW_CASES = {
+    # "shocks his head" is MAFW's misspelling of "shakes": a movement, never a reason to drop the sentence
+    "08850": "A man shocks his head slightly when he heard what the man said. The marked frown.",
+    "08858": "A woman shocks her head left and right and exhaled a long breath. The slightly closed eyes.",
+    # "the deflated mouth" is a mouth shape; the tears go with their phrase
+    "00460": "A girl looks at her friend, very reluctantly, and finally waves goodbye. "
+             "The marked frown and the deflated mouth.",
+    # no fragment "A woman she rises up in resistance."
+    "09320": "She rises up in resistance. The frown, the wide eyes and the open mouth.",
+    # a participle after its noun goes alone, not with the whole sentence
+    "20081": "A woman in front of a man nods her head frequently. The higher inner corners of eyebrows, the lower "
+             "outer corners of eyebrows, the compressed lips, and a downward pull on the lip corners.",
+    # a smile goes with its phrase; the full-width stop stays
+    "05008": "A woman speaks to the man in front of her. The raised eyebrows 。",
+}
+
+
+def _mafw_captions() -> dict[str, tuple[str, str]]:
+    """clip id -> (class, English caption) of MAFW fold 1's captioned train and test files."""
+    captions = {}
+    for name in ("train.txt", "test.txt"):
+        text = (MAFW_CAPTIONS / name).read_bytes().decode("gbk")
+        for line in text.splitlines():
+            fields = line.rstrip("\r").split("\t")
+            if len(fields) >= 4 and fields[3].strip():
+                captions[fields[0].split(".")[0]] = (fields[1], fields[3].strip())
+    return captions
+
+
+@pytest.mark.skipif(not MAFW_CAPTIONS.is_dir(), reason=f"MAFW split files are not in {SPLITS}")
+@pytest.mark.parametrize("clip, expected", list(MAFW_CASES.items()))
+def test_mafw_caption_before_after(refiner, clip, expected):
+    _, caption = _mafw_captions()[clip]
+    assert refiner.refine(caption).text == expected
 
 
 def test_lexicon_file_errors(tmp_path):
@@ -143,13 +210,8 @@ def test_lexicon_file_errors(tmp_path):
 
 @pytest.mark.skipif(not MAFW_CAPTIONS.is_dir(), reason=f"MAFW split files are not in {SPLITS}")
 def test_mafw_real_captions(refiner):
-    captions = []
-    for name in ("train.txt", "test.txt"):
-        text = (MAFW_CAPTIONS / name).read_bytes().decode("gbk")
-        for line in text.splitlines():
-            fields = line.rstrip("\r").split("\t")
-            if len(fields) >= 4 and fields[3].strip():
-                captions.append(fields[3])
+    rows = list(_mafw_captions().values())
+    captions = [caption for _, caption in rows]
     assert len(captions) > 7000
     changed = emptied = 0
     for caption in captions:
@@ -165,10 +227,20 @@ def test_mafw_real_captions(refiner):
             leaks = _words_in_lexicon(result.text)
             assert not leaks, (caption, result.text, leaks)
     print(f"\nMAFW fold 1 captions: {len(captions)}, changed by refinement: {changed}, emptied: {emptied}")
-    # Regression bounds: about a quarter of MAFW's captions name or imply an emotion; almost none is
-    # nothing but that (their second sentence describes facial actions).
-    assert 0.1 < changed / len(captions) < 0.4
+    # Regression bounds: a bit under half of MAFW's captions name or imply an emotion (expressive actions
+    # included); almost none is nothing but that (their second sentence describes facial actions).
+    assert 0.3 < changed / len(captions) < 0.6
     assert emptied / len(captions) < 0.01
+    # The expressive actions of the label's class are gone, the movement words stay (scripts/refiner_counts.py
+    # prints these figures; before this refiner, 52 % and 56 % of these captions still held them).
+    for label, leak in (("happiness", r"\b(smil|laugh|grin)\w*"), ("sadness", r"\b(tear|cry|cries|cried|sob|weep|wept)")):
+        refined = [refiner.refine(c).text for lab, c in rows if lab == label]
+        refined = [t for t in refined if t]
+        assert len(refined) > 1000 and not [t for t in refined if re.search(leak, t, re.IGNORECASE)]
+    movement = re.compile(r"\b(frown|rais|open|narrow|shak|lower|droop|compress|wrinkl|pout)\w*", re.IGNORECASE)
+    before = sum(len(movement.findall(c)) for c in captions)
+    after = sum(len(movement.findall(refiner.refine(c).text or "")) for c in captions)
+    assert after > 0.99 * before
 
 
 def test_refine_only_cli_on_jsonl(tmp_path, capsys):
@@ -230,6 +302,33 @@ def test_captions_backend_on_a_manifest(tmp_path, capsys):
     assert records["00001"]["removed"] == ["excitedly"] and records["00001"]["model"] == "mafw-caption"
     assert records["00002"]["refined"] == records["00002"]["raw"]
     assert "00003" not in records
+    # Per split: the clip without a caption has no description; without --tokenizer nothing is counted as cut.
+    assert summary["splits"] == {"train": {"clips": 3, "without_description": 1, "without_description_share": 0.3333,
+                                           "truncated": None, "truncated_share": None, "context_length": 77}}
+
+
+def test_describe_counts_the_descriptions_clip_cuts(tmp_path, capsys):
+    from finecliper.model.tokenizer import builtin_tokenizer
+
+    tokenizer = tmp_path / "tokenizer"
+    builtin_tokenizer().save_pretrained(tokenizer)  # byte-level: one token per character
+
+    def clip(i, caption, split):
+        return ClipRecord(id=f"{i:05d}", path=f"clips/{i:05d}.mp4", label="anger", num_frames=10, split=split,
+                          fold=1, dataset="mafw", source="video", root=str(tmp_path), caption=caption)
+
+    manifest = tmp_path / "m.jsonl"
+    write_manifest(manifest, [clip(1, "The lips part.", "train"), clip(2, "The brows rise. " * 10, "train"),
+                              clip(3, "He is angry.", "test"), clip(4, "The jaw drops.", "test")])
+    out = tmp_path / "captions.jsonl"
+    args = ["describe", "--manifest", str(manifest), "--out", str(out), "--backend", "captions", "--no-progress",
+            "--tokenizer", str(tokenizer)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "train: 2 clips, 0 (0.0%) without a description" in printed and "1 (50.0%) descriptions longer" in printed
+    assert "test: 2 clips, 1 (50.0%) without a description" in printed and "0 (0.0%) descriptions longer" in printed
+    assert main(args[:-2] + ["--tokenizer", str(tmp_path / "none")]) == 2
+    assert "tokenizer folder" in capsys.readouterr().err
 
 
 def test_describe_usage_errors(tmp_path, capsys):

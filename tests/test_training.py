@@ -246,3 +246,47 @@ def test_a_non_finite_loss_stops_the_run_before_its_weights_are_saved(clips, tmp
     with pytest.raises(RuntimeError, match=r"the loss became nan at step 2; lower train.lr"):
         trainer.run()
     assert not (tmp_path / "run/resume.pt").exists()  # checked before the first save (step 2), not at step 3
+
+
+def _descriptions_file(path: Path, records) -> Path:
+    """Short descriptions, one longer than CLIP's 77 tokens and one clip without any (docs/design.md §4)."""
+    lines = []
+    for i, record in enumerate(records):
+        text = None if i == 0 else "The brows rise and the lips part." * (12 if i == 1 else 1)
+        lines.append(json.dumps({"id": record.id, "refined": text, "prompt": "paper", "prompt_hash": "abc"}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_results_state_the_class_sets_and_the_descriptions_per_split(clips, tmp_path):
+    from finecliper.datasets import class_names
+
+    base = tiny_experiment(clips["train"], epochs=1, zero_shot=True)
+    base["preset"] = "B16-FT"
+    base["data"].update(descriptions=str(_descriptions_file(tmp_path / "d.jsonl", clips["records"])),
+                        classes=class_names("dfew"), train_classes=CLASSES4)
+    results = Trainer(experiment_from_dict(base), tmp_path / "run", "cpu").run()
+    assert results == json.loads((tmp_path / "run" / "results.json").read_text())
+    classes = results["classes"]
+    assert classes["scored"] == class_names("dfew") and classes["train"] == classes["test"] == CLASSES4
+    assert classes["scored_not_trained"] == ["surprise", "disgust", "fear"]
+    descriptions = results["descriptions"]
+    assert descriptions["prompts"] == [{"prompt": "paper", "prompt_hash": "abc", "records": 16}]
+    for split in ("train", "test"):  # select_on=test: the test split is the selection split
+        stats = descriptions["splits"][split]
+        assert stats["clips"] == 16 and stats["without_description"] == 1 and stats["truncated"] == 1
+        assert stats["truncated_share"] == round(1 / 15, 4) and stats["context_length"] == 77
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"classes": ["happiness", "sadness"]}, "data.classes names happiness, sadness but the dfew model scores"),
+    ({"train_classes": ["happiness"]}, "data.train_classes names happiness but the training manifest holds clips "
+                                       "of happiness, sadness, neutral, anger"),
+])
+def test_class_sets_a_config_names_must_be_the_data_s(clips, tmp_path, data, message):
+    from finecliper.errors import UserError
+
+    base = tiny_experiment(clips["train"], epochs=1)
+    base["data"].update(data)
+    with pytest.raises(UserError, match=re.escape(message)):
+        Trainer(experiment_from_dict(base), tmp_path / "run", "cpu")

@@ -14,10 +14,11 @@ from finecliper.data.cue_kinds.landmarks import dot_radius, render_landmarks
 from finecliper.data.cue_kinds.parsing import render_parsing, resize_parsing
 from finecliper.data.face_boxes import crop_frames
 from finecliper.data.normalize import CLIP_MEAN, CLIP_STD, normalize
+from finecliper.data.palettes import PALETTES, get_palette
 from finecliper.data.spatial import SpatialParams, center_box, sample_spatial
 from finecliper.data.transforms import apply_spatial
 from finecliper.errors import UserError
-from finecliper.face_layout import LANDMARK_FLIP, LEFT_EYE, PARSING_INDEX, PARSING_PALETTE, RIGHT_EYE
+from finecliper.face_layout import LANDMARK_FLIP, LEFT_EYE, PARSING_INDEX, RIGHT_EYE
 from media import astronaut
 
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -201,13 +202,31 @@ def test_normalize_uses_clip_statistics():
         assert x[1, c, 0, 0].item() == pytest.approx((1 - CLIP_MEAN[c]) / CLIP_STD[c], rel=1e-5)
 
 
-def test_render_parsing_palette():
+@pytest.mark.parametrize("name", PALETTES.names())
+def test_render_in_each_palette(name):
+    palette = get_palette(name)
     parsing = np.arange(11, dtype=np.uint8).reshape(1, 1, 11).repeat(2, axis=1)
-    img = render_parsing(parsing)
+    img = render_parsing(parsing, name)
     assert img.shape == (1, 2, 11, 3) and img.dtype == np.uint8
-    np.testing.assert_array_equal(img[0, 0], PARSING_PALETTE)
+    np.testing.assert_array_equal(img[0, 0], palette.parsing)
+    assert len({tuple(c) for c in palette.parsing}) == 11  # every class its own colour
+    assert (palette.parsing[PARSING_INDEX["background"]] == 0).all()
+    frames = np.zeros((1, 32, 32, 3), np.uint8)
+    dots = render_landmarks(frames, np.full((1, 68, 2), 16.5, np.float32), palette=name)
+    assert tuple(dots[0, 16, 16]) == palette.landmarks
     with pytest.raises(UserError, match="class"):
-        render_parsing(np.full((1, 2, 2), 11, np.uint8))
+        render_parsing(np.full((1, 2, 2), 11, np.uint8), name)
+
+
+def test_default_palette_is_facexformers():
+    """The paper's figures: FaceXFormer's colour mask and yellow landmark dots (docs/design.md §5)."""
+    parsing = np.array([[[PARSING_INDEX["skin"], PARSING_INDEX["nose"], PARSING_INDEX["hair"], 0]]], np.uint8)
+    assert render_parsing(parsing)[0, 0].tolist() == [[0, 153, 255], [255, 153, 0], [255, 0, 102], [0, 0, 0]]
+    dots = render_landmarks(np.zeros((1, 32, 32, 3), np.uint8), np.full((1, 68, 2), 16.5, np.float32))
+    assert tuple(dots[0, 16, 16]) == (255, 255, 0)
+    assert get_palette("legacy").landmarks == (0, 255, 0)
+    with pytest.raises(UserError, match="unknown palette 'paper'"):
+        get_palette("paper")
 
 
 def test_render_landmarks_dots_scale_and_validity():

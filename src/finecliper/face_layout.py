@@ -2,7 +2,8 @@
 
 Landmarks follow the iBUG 300-W 68-point layout: jaw 0-16, brows 17-26, nose 27-35, eyes 36-47,
 mouth 48-67. "Left" and "right" are always the subject's: in an upright frontal image the subject's
-right eye (points 36-41) is on the image's left. Parsing classes are FaceXFormer's 11 [PAPER].
+right eye (points 36-41) is on the image's left. Parsing classes are FaceXFormer's 11 [PAPER]
+(LaPa's, in LaPa's order); the colours they are drawn in are `data/palettes.py`'s.
 A horizontal flip mirrors the image, so it must also swap left and right points and classes.
 """
 
@@ -60,21 +61,3 @@ def _parsing_flip() -> np.ndarray:
 
 # Class lookup table applied to a mirrored parsing map.
 PARSING_FLIP = _parsing_flip()
-
-# Fixed colour per parsing class (RGB) for the rendered map the model sees; distinct and stable.
-PARSING_PALETTE = np.array(
-    [
-        (0, 0, 0),  # background
-        (204, 153, 102),  # skin
-        (255, 0, 0),  # left brow
-        (0, 255, 0),  # right brow
-        (0, 0, 255),  # left eye
-        (255, 255, 0),  # right eye
-        (255, 0, 255),  # nose
-        (0, 255, 255),  # upper lip
-        (128, 0, 128),  # inner mouth
-        (255, 128, 0),  # lower lip
-        (90, 60, 30),  # hair
-    ],
-    dtype=np.uint8,
-)

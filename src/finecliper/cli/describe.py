@@ -1,19 +1,22 @@
 """`finecliper describe`: fine-grained movement descriptions for every clip of a manifest, refined.
 
     finecliper describe --manifest M --out FILE.jsonl --backend video-llava --weights DIR
-                        [--frames 8] [--batch-size 1] [--max-new-tokens 96] [--prompt FILE]
+                        [--frames 8] [--batch-size 1] [--max-new-tokens 96] [--prompt NAME_OR_FILE]
                         [--device auto] [--dtype bfloat16|float16|float32]
     finecliper describe --manifest M --out FILE.jsonl --backend hf-video --weights DIR ...
     finecliper describe --manifest M --out FILE.jsonl --backend landmarks --cues DIR
     finecliper describe --manifest M --out FILE.jsonl --backend captions      (the manifest's captions)
     finecliper describe --refine IN.jsonl --out FILE.jsonl [--field raw]     (refinement only)
+    finecliper describe --show-prompt [--prompt NAME_OR_FILE]               (print the prompt, exit)
 
 Every description goes through the refiner (`--strict` also removes smiles, frowns, tears, ...;
 `--lexicon FILE` uses another lexicon). Resumable: rerunning the same command skips clips already in
 FILE. Exit status 0 when every clip is described, 1 when some clips could not be read (listed in the
 summary), 2 on bad input. `--json` prints the summary as a JSON object {"clips", "already_done",
 "written", "changed", "emptied", "empty", "no_face", "skipped", "failed", "failures",
-"repaired_bytes", "seconds", "clips_per_second"}.
+"repaired_bytes", "seconds", "clips_per_second", "splits"}; `splits` holds, per split of the manifest, "clips",
+"without_description" (and its share) and, with --tokenizer DIR, "truncated" (and its share): the
+descriptions longer than CLIP's 77 tokens, which the model cuts.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("describe", help="fine-grained movement descriptions of a manifest's clips, refined")
     p.add_argument("--manifest", help="JSONL manifest (from `finecliper manifest`)")
     p.add_argument("--data-root", help="data root replacing the manifest's (data moved elsewhere)")
-    p.add_argument("--out", required=True, help="descriptions file (JSONL; appended to when resuming)")
+    p.add_argument("--out", help="descriptions file (JSONL; appended to when resuming)")
     p.add_argument("--backend", help=describer_names())
     add_describer_options(p)
     p.add_argument("--workers", type=int, default=2, help="threads reading clips ahead of the model (default 2)")
@@ -39,6 +42,11 @@ def register(subparsers) -> None:
     p.add_argument("--field", help="text field of --refine's lines (default: raw, caption, text or description)")
     p.add_argument("--strict", action="store_true", help="also remove expressive actions (smile, frown, tears, ...)")
     p.add_argument("--lexicon", metavar="FILE", help="emotion lexicon (default: the package's)")
+    p.add_argument("--tokenizer", metavar="DIR",
+                   help="the CLIP tokenizer folder of the model that will read the descriptions (model.tokenizer): "
+                        "the summary then counts the descriptions longer than its 77 tokens")
+    p.add_argument("--show-prompt", action="store_true",
+                   help="print the prompt a video LLM would get (the default, or --prompt's) and exit")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -57,6 +65,13 @@ def add_describer_options(p, skip: tuple[str, ...] = ()) -> None:
 def run(args) -> int:
     from finecliper.describe.refine import Refiner, load_lexicon
 
+    if args.show_prompt:
+        from finecliper.describe.prompt import load_prompt, show_prompt
+
+        print(show_prompt(load_prompt(args.prompt)), end="")
+        return 0
+    if args.out is None:
+        raise UserError("give --out FILE, the descriptions file to write")
     output_file(args.out)
     refiner = Refiner(load_lexicon(args.lexicon), strict=args.strict)
     if args.refine is not None:
@@ -80,10 +95,31 @@ def run(args) -> int:
     clips = read_manifest(args.manifest, args.data_root)
     if not clips:
         raise UserError(f"manifest {args.manifest} lists no clips")
+    too_long = _too_long(args.tokenizer)
     backend = build_describer(args.backend, vars(args), clips)
     summary = describe_manifest(clips, args.out, backend, refiner, limit=args.limit, workers=args.workers,
-                                progress=False if args.no_progress else None)
+                                progress=False if args.no_progress else None, too_long=too_long)
     return _report(args, summary, f"described {summary.written} clips with {backend.name} into {args.out}")
+
+
+def _too_long(folder: str | None):
+    """A counter of the texts over CLIP's context for the tokenizer in `folder`, or None without one."""
+    if folder is None:
+        return None
+    from finecliper.describe.pipeline import CLIP_CONTEXT
+    from finecliper.model.tokenizer import count_too_long, load_tokenizer
+
+    tokenizer = load_tokenizer(folder)
+    return lambda texts: count_too_long(tokenizer, texts, CLIP_CONTEXT)
+
+
+def _coverage_line(stats: dict) -> str:
+    line = (f"{stats['clips']} clips, {stats['without_description']} ({stats['without_description_share']:.1%}) "
+            "without a description (the model reads their video alone)")
+    if stats["truncated"] is None:
+        return line + "; pass --tokenizer DIR to count the descriptions longer than CLIP's 77 tokens"
+    return (line + f", {stats['truncated']} ({stats['truncated_share']:.1%}) descriptions longer than "
+            f"{stats['context_length']} tokens (cut)")
 
 
 def _report(args, summary, headline: str, unit: str = "clips") -> int:
@@ -100,6 +136,8 @@ def _report(args, summary, headline: str, unit: str = "clips") -> int:
             f"{len(summary.failed)} failed" if summary.failed else None,
         ]
         print("; ".join(p for p in parts if p))
+        for split, stats in summary.splits.items():
+            print(f"  {split}: {_coverage_line(stats)}")
         for failure in summary.failure_lines():
             print(f"  failed: {failure}")
     return 1 if summary.failed else 0

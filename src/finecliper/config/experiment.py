@@ -42,6 +42,12 @@ class DataConfig:
 
     # Class list of the benchmark (a `finecliper.datasets` entry): dfew, ferv39k, mafw.
     dataset: str = "dfew"
+    # The classes the model scores, in order, when a config names them (null: the dataset's); they must be the
+    # dataset's. Written into results.json either way.
+    classes: list[str] | None = None
+    # The classes the training clips hold, when a config names them (null: not checked): the training
+    # manifest must hold exactly these (MAFW's captions: no neutral clip).
+    train_classes: list[str] | None = None
     # Manifests written by `finecliper manifest` (JSONL). Relative paths resolve against the working directory.
     train_manifest: str | None = None
     test_manifest: str | None = None
@@ -54,6 +60,9 @@ class DataConfig:
     descriptions: str | None = None
     # Frame size fed to the model; None takes the backbone's (224 for the CLIP presets).
     image_size: Annotated[int, AT_LEAST_1] | None = None
+    # Colours of the parsing and landmark renderings (data/palettes.py): "facexformer" [PAPER: the paper's
+    # figures; yellow dots] or "legacy" (this package's earlier colours, green dots).
+    palette: str = "facexformer"
     # Training augmentation (frames, cues and landmarks share each clip's crop and flip).
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     # DataLoader worker processes per GPU (or per process on CPU).

@@ -38,6 +38,7 @@ from finecliper.data.descriptions import read_descriptions, swap_left_right
 from finecliper.data.face_boxes import crop_frames, scale_boxes
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.normalize import normalize
+from finecliper.data.palettes import DEFAULT_PALETTE, get_palette
 from finecliper.data.sampling import sample_indices
 from finecliper.data.spatial import sample_spatial
 from finecliper.data.transforms import transform_clip
@@ -68,6 +69,7 @@ class ClipDataset(Dataset):
         augment: AugmentConfig | None = None,
         seed: int = 0,
         skip_unreadable: bool = False,
+        palette: str = DEFAULT_PALETTE,
     ):
         """`branches`: the cue kinds to return as images (names of `CUE_KINDS`: "parsing", "landmarks"),
         read from `cues`: a cue store (or its folder), or the clips' cues in memory (id -> ClipCues); cues
@@ -75,6 +77,7 @@ class ClipDataset(Dataset):
         `descriptions`: a descriptions JSONL, an id -> text mapping, or "captions" (the records' captions).
         `skip_unreadable`: a clip whose frames cannot be read gives the next readable clip's item instead, with
         the skipped ids in its "unreadable" list (collate gathers them; the trainer counts them).
+        `palette`: the colours of the cue renderings (`data/palettes.py`).
         """
         self.records = list(records)
         self.class_names = list(class_names)
@@ -89,6 +92,7 @@ class ClipDataset(Dataset):
             CUE_KINDS.get(name)  # UserError listing the known kinds
         self.kinds = [kind for name, kind in CUE_KINDS.items() if name in branches]  # in the registry's order
         self.branches = [kind.name for kind in self.kinds]
+        self.palette = get_palette(palette)  # UserError listing the known palettes
         if self.kinds and cues is None:
             raise UserError(f"the {' and '.join(self.branches)} cues need a cue store; run `finecliper cues` first")
         self.cues = open_cues(cues)
@@ -153,7 +157,8 @@ class ClipDataset(Dataset):
         if self.kinds:
             with self._stage("render"):
                 # On the spatially transformed frames, before colour jitter (jitter is for frames only).
-                images = {kind.name: kind.render(cues[kind.name], frames, valid) for kind in self.kinds}
+                images = {kind.name: kind.render(cues[kind.name], frames, valid, self.palette)
+                          for kind in self.kinds}
         with self._stage("jitter"):
             if self.train:
                 frames = color_jitter(frames, self.augment, rng)
@@ -203,6 +208,10 @@ class ClipDataset(Dataset):
             frames = crop_frames(frames, boxes)
         data = {kind.name: kind.load(cues, idx, frame_size, boxes) for kind in self.kinds}
         return frames, data, cues.valid[idx]
+
+    def description_texts(self) -> list[str | None]:
+        """The description of every clip, as read (before any flip); None where a clip has none."""
+        return [self._description(record, False) for record in self.records]
 
     def _description(self, record: ClipRecord, flipped: bool) -> str | None:
         description = None

@@ -2,7 +2,7 @@
 
 Each line holds at least `id` (clip id) and `refined` (the description with every emotion word
 removed, or null when nothing was left); the describer adds `raw`, `removed`, `backend`, `model`,
-`prompt_hash` and `generation`. Lines are appended whole and flushed; a crash can leave at most one
+`prompt` (the prompt's name, null for describers without one), `prompt_hash` and `generation`. Lines are appended whole and flushed; a crash can leave at most one
 last line without its newline, which readers ignore (it is redone on resume). A writer that resumes
 calls `repair_tail` first, so that its first record does not get glued to that unfinished line.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from finecliper.data.jsonl import read_jsonl
@@ -31,6 +32,21 @@ def read_records(path: str | Path) -> list[dict]:
 def read_descriptions(path: str | Path) -> dict[str, str | None]:
     """clip id -> refined description (None where refinement left nothing)."""
     return {str(r["id"]): r["refined"] for r in read_records(path)}
+
+
+def coverage(texts: list[str | None], too_long: Callable[[list[str]], int] | None, context_length: int) -> dict:
+    """How the descriptions of one split's clips (None: the clip has none) reach the model: the clips without
+    one (classified from the video alone, w = 1) and the descriptions the text tower cuts (`too_long` counts
+    those over `context_length` tokens; None when no tokenizer is at hand, and the counts are null)."""
+    present = [t for t in texts if t and t.strip()]
+    clips, missing = len(texts), len(texts) - len(present)
+    cut = None if too_long is None else too_long(present)
+    return {
+        "clips": clips, "without_description": missing,
+        "without_description_share": round(missing / clips, 4) if clips else 0.0,
+        "truncated": cut, "truncated_share": None if cut is None else round(cut / len(present), 4) if present else 0.0,
+        "context_length": context_length,
+    }
 
 
 def append_record(path: str | Path, record: dict) -> None:

@@ -3,7 +3,7 @@
 `refine` removes every word, phrase or clause that names or implies an emotion (a lexicon shipped as
 data plus rules); `backends` says what a describer is and holds their registry; the describers are
 `video_llava` and `hf_video` (video LLMs from a local folder, with the question of `prompt`,
-`prompts/default.yaml`), `landmarks` (movement sentences from the cue store's landmark tracks, worded by
+`prompts/paper.yaml` by default), `landmarks` (movement sentences from the cue store's landmark tracks, worded by
 `landmark_describer`, without any language model) and `captions`; `pipeline` runs a describer over a
 manifest into a resumable JSONL file read by the dataset (`finecliper.data.descriptions`). This package
 is a leaf: nothing in the model or data layers imports it, and its heavy imports happen inside functions.

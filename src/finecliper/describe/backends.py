@@ -39,6 +39,7 @@ class Backend:
     name: str = ""  # its DESCRIBERS name, recorded with every description
     options: tuple[Option, ...] = ()  # the command-line options it reads
     model: str | None = None
+    prompt_name: str | None = None  # the prompt's name (`paper`, ...) when a language model is prompted
     prompt_hash: str | None = None
     generation: dict = {}
     batch_size: int = 1

@@ -51,6 +51,7 @@ class HFVideoBackend(LocalVideoLLM, Backend):
         video_token = getattr(processor, "video_token", None) or VIDEO_MARK
         self.prompt_text = rendered.replace(VIDEO_MARK, video_token)
         self.prompt_hash = prompt_hash(rendered)
+        self.prompt_name = prompt.name
         self.tokenizer = getattr(processor, "tokenizer", None)
         if self.tokenizer is not None:
             self.tokenizer.padding_side = "left"  # generation continues at the right end of every row

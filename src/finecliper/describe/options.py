@@ -44,7 +44,8 @@ CUES = Option("--cues", "cue store of the manifest", metavar="DIR", required="th
 FRAMES = Option("--frames", "frames per clip shown to the model (default 8)", int, 8, minimum=1)
 BATCH_SIZE = Option("--batch-size", "clips per generation batch (default 1; 16 for landmarks)", int, minimum=1)
 MAX_NEW_TOKENS = Option("--max-new-tokens", "longest description in tokens (default 96)", int, 96, minimum=1)
-PROMPT = Option("--prompt", "prompt YAML (default: the package's prompts/default.yaml)", metavar="FILE")
+PROMPT = Option("--prompt", "a prompt of the package (paper, the default, or facial-movements-v1) or a prompt YAML",
+                metavar="NAME_OR_FILE")
 DEVICE = Option("--device", DEVICE_HELP, default="auto")
 DTYPE = Option("--dtype", "bfloat16, float16 or float32 (default: bfloat16 on CUDA, float32 on CPU)")
 # What every video LLM reads.

@@ -1,7 +1,7 @@
 """The describe pipeline: a backend over a manifest into a resumable descriptions file, and refine-only runs.
 
 Output: one JSON line per clip (`finecliper.data.descriptions`) with `id`, `raw`, `refined`, `removed`,
-`status`, `backend`, `model`, `prompt_hash`, `generation` and `refiner`. `status` is "ok" (refined text
+`status`, `backend`, `model`, `prompt` (its name), `prompt_hash`, `generation` and `refiner`. `status` is "ok" (refined text
 present), "emptied" (the refiner removed everything: `refined` is null rather than the leak), "empty"
 (the backend gave no text) or "no-face" (landmarks: too few tracked frames); `note` explains the last
 three.
@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from finecliper import atomic
-from finecliper.data.descriptions import append_record, read_records, repair_tail
+from finecliper.data.descriptions import append_record, coverage, read_descriptions, read_records, repair_tail
 from finecliper.data.jsonl import read_jsonl
 from finecliper.data.manifest import ClipRecord
 from finecliper.describe.backends import Backend, Output, Skip
@@ -37,6 +38,7 @@ from finecliper.run_lock import lock_file
 
 log = logging.getLogger(__name__)
 
+CLIP_CONTEXT = 77  # tokens of CLIP's text tower (every architecture of arch/), start and end of text included
 # Record fields that must agree between a file and a run that appends to it.
 _PROVENANCE = ("backend", "model", "prompt_hash", "generation")
 
@@ -57,6 +59,9 @@ class DescribeSummary:
     failed: list[dict] = field(default_factory=list)
     repaired_bytes: int = 0  # bytes of an unfinished last line cut before appending
     seconds: float = 0.0
+    # per split of the manifest, over the whole file: clips without a description, descriptions cut at the
+    # text tower's context (`data.descriptions.coverage`)
+    splits: dict[str, dict] = field(default_factory=dict)
 
     def add(self, record: dict) -> None:
         """Count one record written by this run."""
@@ -81,7 +86,7 @@ class DescribeSummary:
             "changed": self.changed, "emptied": self.emptied, "empty": self.empty, "no_face": self.no_face,
             "skipped": self.skipped, "failed": len(self.failed), "failures": self.failure_lines(),
             "repaired_bytes": self.repaired_bytes, "seconds": round(self.seconds, 3),
-            "clips_per_second": round(self.clips_per_second, 3),
+            "clips_per_second": round(self.clips_per_second, 3), "splits": self.splits,
         }
 
 
@@ -115,6 +120,7 @@ def _provenance(backend: Backend, refiner: Refiner) -> dict:
     return {
         "backend": backend.name,
         "model": backend.model,
+        "prompt": backend.prompt_name,
         "prompt_hash": backend.prompt_hash,
         "generation": backend.generation,
         "refiner": refiner_info(refiner),
@@ -141,8 +147,11 @@ def _prepare(backend: Backend, clip: ClipRecord):
 
 
 def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend, refiner: Refiner | None = None,
-                      *, limit: int | None = None, workers: int = 2, progress: bool | None = None) -> DescribeSummary:
-    """Describe every clip not yet in `out`, appending one record per clip; returns the run's summary."""
+                      *, limit: int | None = None, workers: int = 2, progress: bool | None = None,
+                      too_long: Callable[[list[str]], int] | None = None) -> DescribeSummary:
+    """Describe every clip not yet in `out`, appending one record per clip; returns the run's summary, with
+    per split the clips left without a description and, with `too_long` (counts the texts over CLIP's
+    context), the descriptions the text tower will cut."""
     out = Path(out)
     refiner = refiner or Refiner()
     provenance = _provenance(backend, refiner)
@@ -153,13 +162,22 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
         todo = _not_yet_described(out, unique, provenance, summary)
         if limit is not None:
             todo = todo[: max(0, limit)]
-        if not todo:
-            return summary
-        backend.check(todo)
-        start = time.perf_counter()
-        _describe(todo, out, backend, refiner, provenance, summary, workers, progress)
-        summary.seconds = time.perf_counter() - start
+        if todo:
+            backend.check(todo)
+            start = time.perf_counter()
+            _describe(todo, out, backend, refiner, provenance, summary, workers, progress)
+            summary.seconds = time.perf_counter() - start
+        summary.splits = split_coverage(unique, out, too_long)
     return summary
+
+
+def split_coverage(unique: dict[str, ClipRecord], out: Path, too_long=None) -> dict[str, dict]:
+    """Per split of the manifest's clips (`split`, else "all"): `coverage` of their texts in `out`."""
+    texts = read_descriptions(out) if out.exists() else {}
+    by_split: dict[str, list[str | None]] = {}
+    for clip_id, clip in unique.items():
+        by_split.setdefault(clip.split or "all", []).append(texts.get(clip_id))
+    return {split: coverage(values, too_long, CLIP_CONTEXT) for split, values in by_split.items()}
 
 
 def _unique(clips: list[ClipRecord]) -> dict[str, ClipRecord]:
@@ -251,6 +269,7 @@ def _refine_into(src: str | Path, out: str | Path, refiner: Refiner | None,
         provenance = {
             "backend": item.get("backend", "refine"),
             "model": item.get("model"),
+            "prompt": item.get("prompt"),
             "prompt_hash": item.get("prompt_hash"),
             "generation": item.get("generation", {}),
             "refiner": info,

@@ -1,6 +1,7 @@
-"""The prompt of the video LLM: a YAML file shipped in the package (`prompts/default.yaml`) or the user's.
+"""The prompt of the video LLM: a YAML file shipped in the package (`prompts/NAME.yaml`) or the user's.
 
-A prompt file holds `question` (the request, no emotion words), an optional `name`, and optional
+Shipped prompts go by name: `paper` [PAPER, the default: the paper's Video-LLaVA prompt, verbatim] and
+`facial-movements-v1` [OURS: our earlier prompt, which avoids emotion words]. A prompt file holds `question` (the request, no emotion words), an optional `name`, and optional
 `templates`: per model family (`video_llava`, or a `model_type` of the hf-video backend), how the
 question is wrapped, with `{question}` replaced and `<video>` marking where the clip goes. What reaches
 the model is the rendered prompt; its hash (`prompt_hash`) is recorded with every description, so
@@ -21,7 +22,9 @@ from finecliper.errors import UserError
 from finecliper.paths import existing_file
 
 VIDEO_MARK = "<video>"
+DEFAULT_PROMPT = "paper"  # docs/design.md §5
 _KEYS = {"name", "question", "templates"}
+_PACKAGE = resources.files("finecliper.describe").joinpath("prompts")
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,22 @@ class Prompt:
         return template.replace("{question}", self.question)
 
 
-def load_prompt(path: str | Path | None = None) -> Prompt:
-    """The prompt in `path`, or the default one shipped with the package."""
-    if path is None:
-        text = resources.files("finecliper.describe").joinpath("prompts/default.yaml").read_text(encoding="utf-8")
-        source = "default.yaml"
+def prompt_names() -> list[str]:
+    """The names of the prompts shipped with the package."""
+    return sorted(p.name[: -len(".yaml")] for p in _PACKAGE.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_prompt(name_or_path: str | Path | None = None) -> Prompt:
+    """The shipped prompt of that name (default: `paper`), or the prompt file at that path."""
+    value = DEFAULT_PROMPT if name_or_path is None else str(name_or_path)
+    if value in prompt_names():
+        text = _PACKAGE.joinpath(f"{value}.yaml").read_text(encoding="utf-8")
+        source = f"prompts/{value}.yaml"
     else:
+        path = Path(value).expanduser()
+        if not path.exists():
+            raise UserError(f"--prompt {value} is neither a prompt of the package ({', '.join(prompt_names())}) "
+                            "nor a prompt file")
         path = existing_file(path, "prompt file")
         text = path.read_text(encoding="utf-8")
         source = str(path)
@@ -73,3 +86,12 @@ def load_prompt(path: str | Path | None = None) -> Prompt:
 def prompt_hash(rendered: str) -> str:
     """Short, stable identifier of the exact prompt text a model saw."""
     return hashlib.sha256(rendered.encode("utf-8")).hexdigest()[:16]
+
+
+def show_prompt(prompt: Prompt, family: str = "video_llava", default_template: str | None = None) -> str:
+    """What `finecliper describe --show-prompt` prints: the prompt's name, source, question and the text a
+    model of `family` gets, with the hash recorded with every description it makes."""
+    rendered = prompt.render(family, default_template)
+    return (f"prompt: {prompt.name} ({prompt.source})\n"
+            f"question: {prompt.question}\n"
+            f"{family} prompt (hash {prompt_hash(rendered)}):\n{rendered}\n")

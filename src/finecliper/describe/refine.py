@@ -1,18 +1,26 @@
 """The refiner: removes every word, phrase or clause of a description that names or implies an emotion.
 
-[PAPER] FineCLIPER deletes the MLLM's inferences about emotion ("..., indicating a sense of joy") so that
-the description carries no label leak. [OURS] How: a lexicon shipped as data (`emotion_lexicon.txt`,
-with word forms and the misspellings of MAFW's captions) and rules applied from the narrowest to the
+[PAPER] FineCLIPER deletes what names or implies an emotion, inferences ("..., indicating a sense of joy")
+and expressive actions ("and a slight smile") alike, and keeps pure movement ("slight upturned mouth,
+relaxed eyebrows"), so that the description carries no label leak. [OURS] How: a lexicon shipped as data
+(`emotion_lexicon.txt`: emotion words, expressive actions, word forms and the misspellings of MAFW's
+captions, and phrases to keep that only look like a leak) and rules applied from the narrowest to the
 widest, so that as much of the movement description as possible survives:
 
 1. a parenthesis holding an emotion word goes whole;
 2. idioms (`[phrase]`: "in alarm", "at a loss for words") go as phrases;
 3. adverbs of feeling (`[manner]`: "excitedly") go as single words, with an intensifier before them;
 4. prepositional phrases headed by an emotion word go ("with a dissatisfied face", "in surprise");
-5. an emotion adjective before a person noun goes ("an angry man" -> "a man");
-6. anything left: the clause holding the word goes — clauses end at , ; : and at connectives such as
-   "and", "which", "indicating", "suggesting" — and a clause's subject is kept for the predicate
-   after it ("The woman can't believe it and nods" -> "The woman nods").
+5. an emotion adjective before a person noun goes ("an angry man" -> "a man"), and so does a participle
+   right after one ("A woman crying in front of a man nods" -> "A woman in front of a man nods");
+6. anything left: the clause holding the word goes — clauses end at , ; : (and their full-width forms)
+   and at connectives such as "and", "which", "indicating", "suggesting" — and a clause's subject is
+   kept for a bare predicate after it ("The woman can't believe it and nods" -> "The woman nods"), never
+   for a clause with a subject of its own.
+
+Sentences end at . ! ? and at full-width 。！？ (MAFW's captions mix them). Facial actions (frown, brows
+drawn together, lip corners pulled down, eyes narrowed, mouth open, head shaking) are in no section, so
+they always stay; `--strict` also removes behaviours that hint at an emotion (sighs, gasps, trembling).
 
 A sentence without a lexicon word is never touched, so a description without one comes back exactly
 as it was. What is left of a changed sentence is tidied (spaces, commas, dangling "and", capital,
@@ -31,7 +39,10 @@ from pathlib import Path
 from finecliper.errors import UserError
 from finecliper.paths import existing_file
 
-SECTIONS = ("emotion", "manner", "phrase", "strict")
+SECTIONS = ("emotion", "action", "manner", "phrase", "strict", "keep")
+# Punctuation that ends a clause or a sentence, ASCII and full-width (MAFW's captions mix them).
+_COMMAS = ",;:，；：、"
+_ENDS = ".!?。！？"
 
 # Words that may stand between a preposition and the emotion word it governs: determiners,
 # intensifiers and "a look of"-style frames ("with a look of disbelief").
@@ -55,6 +66,11 @@ _AFTER_PP = (
 # A word between the preposition and the emotion word that is not one of _MODIFIERS must not be one
 # of these (they start a different phrase: "with him angry").
 _NOT_FREE = r"him|them|me|us|it|you|front|order|and|or|but|to|of|on|at|for|from|that|this|which|who"
+# Where an expressive action shows, closing its phrase: "with tears in her eyes", "tears down his cheeks".
+_ON_THE_FACE = (
+    r"(?:in|on|from|down|streaming\s+down|rolling\s+down|running\s+down)\s+(?:his|her|their|the|its)\s+"
+    r"(?:eyes?|faces?|cheeks?)"
+)
 _INTENSIFIERS = r"very|so|rather|quite|somewhat|too|most|extremely|really|visibly|clearly|obviously|a\s+bit|a\s+little"
 _PERSONS = (
     r"man|men|woman|women|girl|girls|boy|boys|person|people|lady|ladies|child|children|kid|kids|guy|"
@@ -66,6 +82,8 @@ _SUBJECT = (
     rf"(?:(?:(?:a|an|the|one|this|that|another|some)\s+)?(?:[a-z-]+\s+){{0,2}}?(?:{_PERSONS})"
     r"|he|she|they|someone|somebody)(?!['’\w-])"
 )
+# Words after which a participle that follows its person noun is a modifier, not the predicate.
+_AFTER_PARTICIPLE = r"in|at|on|with|under|by|beside|next|near|behind|outside|inside|alone|quietly|softly|loudly"
 # Words that start a new clause (besides , ; : and a spaced dash). Longest first.
 _CONNECTIVES = (
     r"and\s+then|but\s+then|as\s+if|as\s+though|so\s+that|and|but|while|whereas|then|which|who|whose|"
@@ -75,7 +93,7 @@ _CONNECTIVES = (
     r"appearing|feeling"
 )
 _CLAUSE_SEP = re.compile(
-    rf"(?:\s*[,;:]\s*|\s+[-–—]+\s+)(?:(?:{_CONNECTIVES})(?!\w)\s*)?|\s+(?:{_CONNECTIVES})(?!\w)\s*",
+    rf"(?:\s*[{_COMMAS}]\s*|\s+[-–—]+\s+)(?:(?:{_CONNECTIVES})(?!\w)\s*)?|\s+(?:{_CONNECTIVES})(?!\w)\s*",
     re.IGNORECASE,
 )
 # Connectives after which the following clause is a bare predicate that can take the subject of a
@@ -92,14 +110,17 @@ _DEPENDENT_STARTS = {
     "after", "before", "when", "whenever", "while", "as", "upon", "on", "once", "since", "until", "if",
     "because", "although", "though", "despite", "during", "in", "at", "for", "to", "being",
 }
-# Sentences end at . ! ? before a space or a new line, or directly before a capital ("him.A pout").
-_SENTENCE_SPLIT = re.compile(r"((?<=[.!?])\s+|\s*\n\s*|(?<=[a-z)][.!?])(?=[A-Z]))")
-_SENTENCE_PARTS = re.compile(r"^(\s*)(.*?)(\s*[.!?]+[\"'’)\]]*)?\s*$", re.DOTALL)
+# Sentences end at . ! ? before a space or a new line, or directly before a capital ("him.A pout"), and
+# at full-width 。！？ whatever follows ("his head。He looks").
+_SENTENCE_SPLIT = re.compile(r"((?<=[.!?])\s+|\s*\n\s*|(?<=[a-z)][.!?])(?=[A-Z])|(?<=[。！？])\s*(?=\S))")
+_SENTENCE_PARTS = re.compile(rf"^(\s*)(.*?)(\s*[{_ENDS}]+[\"'’)\]]*)?\s*$", re.DOTALL)
 _PARENTHESIS = re.compile(r"\s*\([^()]*\)")
 _DANGLING = re.compile(
-    r"(?:[\s,;:]+(?:and|or|but|with|of|a|an|the|while|as|if|though|like|that|then|which|who|so|because|very))+[\s,;:]*$",
+    rf"(?:[\s{_COMMAS}]+(?:and|or|but|with|of|a|an|the|while|as|if|though|like|that|then|which|who|so|because|"
+    rf"very))+[\s{_COMMAS}]*$",
     re.IGNORECASE,
 )
+_STRIP = " \t" + _COMMAS  # trimmed off the ends of a clause or a removed piece
 _STOPWORDS = frozenset(
     "a an the and or but with of in on at to his her their its he she they it this that is are was "
     "were be being been then while as which who so very".split()
@@ -111,13 +132,19 @@ class Lexicon:
     """Entries per section (see emotion_lexicon.txt for what each section means)."""
 
     emotion: tuple[str, ...]
+    action: tuple[str, ...] = ()
     manner: tuple[str, ...] = ()
     phrase: tuple[str, ...] = ()
     strict: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+
+    def heads(self, strict: bool = False) -> tuple[str, ...]:
+        """The entries whose phrase or clause goes (with `strict`, the [strict] behaviours too)."""
+        return self.emotion + self.action + (self.strict if strict else ())
 
     def entries(self, strict: bool = False) -> tuple[str, ...]:
-        """Every entry that counts as a leak (with `strict`, the expressive actions too)."""
-        return self.emotion + self.manner + self.phrase + (self.strict if strict else ())
+        """Every entry that counts as a leak (with `strict`, the [strict] behaviours too); [keep] is not one."""
+        return self.heads(strict) + self.manner + self.phrase
 
     def matcher(self, strict: bool = False) -> re.Pattern:
         """A pattern that finds any entry as a whole word or phrase."""
@@ -205,11 +232,15 @@ class Refiner:
         self.strict = strict
         lex = self.lexicon
         self._any = lex.matcher(strict)
-        heads = lex.emotion + (lex.strict if strict else ())
-        emo = _alternation(heads)
+        self._keep = _compile_entries(lex.keep) if lex.keep else None
+        emo = _alternation(lex.heads(strict))
         w = r"(?<![\w'’])"  # word start
         self._phrase = re.compile(rf"[ \t]*{w}{_alternation(lex.phrase)}(?![\w'’])", re.IGNORECASE)
+        # "speaks loudly and excitedly," loses "and excitedly": a coordinated adverb at a phrase's end takes
+        # its "and" along.
         self._manner = re.compile(
+            rf"(?:[ \t]+{w}(?:and|or)(?=[ \t]+(?:(?:{_INTENSIFIERS})[ \t]+)?{_alternation(lex.manner)}"
+            rf"[ \t]*(?:[{_COMMAS}{_ENDS}]|$)))?"
             rf"(?:[ \t]+{w}(?:{_INTENSIFIERS}))?[ \t]*{w}{_alternation(lex.manner)}(?![\w'’])", re.IGNORECASE
         )
         emo_seq = (
@@ -223,13 +254,18 @@ class Refiner:
             rf"[ \t]*{w}(?:with|in|out\s+of|full\s+of|filled\s+with)\s+(?:(?:{_MODIFIERS})\s+)*"
             rf"(?:(?!(?:{_NOT_FREE})(?!\w))[a-z]+\s+)?{emo_seq}"
             rf"(?:\s+(?:{_PP_NOUNS})(?:\s+on\s+(?:his|her|their|the|its)\s+faces?)?(?![\w'’])"
-            rf"|(?=\s*(?:$|[,;:.!?)]|(?:{_AFTER_PP})(?!\w))))",
+            rf"|\s+{_ON_THE_FACE}(?![\w'’])"
+            rf"|(?=\s*(?:$|[{_COMMAS}{_ENDS})]|(?:{_AFTER_PP})(?!\w))))",
             re.IGNORECASE,
         )
         self._attributive = re.compile(
             rf"{w}(?P<det>a|an|the|one|this|that|another|his|her|their)\s+(?P<pre>[a-z]+\s+)??"
             rf"(?P<emo>{emo})\s+(?=(?:[a-z]+\s+)?(?:{_PERSONS})(?!\w))",
             re.IGNORECASE,
+        )
+        # A participle right after its person noun, before a phrase: "A woman crying in front of a man nods".
+        self._participle = re.compile(
+            rf"(?P<noun>{w}(?:{_PERSONS}))\s+(?P<emo>{emo})(?=\s+(?:{_AFTER_PARTICIPLE})(?!\w))", re.IGNORECASE
         )
         self._subject = re.compile(rf"^\s*(?P<subject>{_SUBJECT})", re.IGNORECASE)
         self._subject_only = re.compile(rf"^\s*{_SUBJECT}\s*$", re.IGNORECASE)
@@ -238,8 +274,25 @@ class Refiner:
     def refine(self, text: str | None) -> Refinement:
         if text is None or not text.strip():
             return Refinement(None, [])
-        if not self._any.search(text):
+        kept_phrases: list[str] = []
+        masked = self._mask_keep(text, kept_phrases)
+        if not self._any.search(masked):
             return Refinement(text, [])
+        result = self._refine_text(masked)
+        return Refinement(_unmask(result.text, kept_phrases), [_unmask(r, kept_phrases) for r in result.removed])
+
+    def _mask_keep(self, text: str, kept: list[str]) -> str:
+        """`text` with each [keep] phrase replaced by a placeholder word no rule matches (see `_unmask`)."""
+        if self._keep is None:
+            return text
+
+        def mask(m: re.Match) -> str:
+            kept.append(m.group(0))
+            return _placeholder(len(kept) - 1)
+
+        return self._keep.sub(mask, text)
+
+    def _refine_text(self, text: str) -> Refinement:
         removed: list[str] = []
         parts = _SENTENCE_SPLIT.split(text)  # [sentence, separator, sentence, ..., sentence]
         out = []
@@ -250,8 +303,8 @@ class Refiner:
                 out.append(sentence + separator)
                 continue
             kept = self._refine_sentence(sentence, removed)
-            if kept:
-                out.append(kept + (separator or " "))
+            if kept:  # a full-width stop needs no space after it ("头。He")
+                out.append(kept + (separator or ("" if kept[-1] in "。！？" else " ")))
         result = "".join(out).strip()
         return Refinement(result or None, removed)
 
@@ -264,6 +317,7 @@ class Refiner:
         body = self._remove(self._manner, body, removed)
         body = self._remove(self._pp, body, removed)
         body = self._attributive.sub(lambda m: self._drop_adjective(m, removed), body)
+        body = self._participle.sub(lambda m: self._drop_participle(m, removed), body)
         if self._any.search(body):
             body = self._drop_clauses(body, removed)
         body = _tidy(body)
@@ -277,7 +331,7 @@ class Refiner:
         def replace(m: re.Match) -> str:
             if only_if_leak and not self._any.search(m.group(0)):
                 return m.group(0)
-            removed.append(m.group(0).strip(" \t,;:()"))
+            removed.append(m.group(0).strip(_STRIP + "()"))
             return ""
 
         return pattern.sub(replace, body)
@@ -292,6 +346,13 @@ class Refiner:
             following = (pre or m.string[m.end():]).lstrip()
             det = _article(det, following)
         return f"{det} {pre}"
+
+    def _drop_participle(self, m: re.Match, removed: list[str]) -> str:
+        # Only an -ing form: "A woman cries in the rain" has its main verb there, and goes as a clause.
+        if not m.group("emo").lower().endswith("ing"):
+            return m.group(0)
+        removed.append(m.group("emo"))
+        return m.group("noun")
 
     def _drop_clauses(self, body: str, removed: list[str]) -> str:
         # clauses: (separator, text); the separator (", which", " and") belongs to the clause after it.
@@ -312,26 +373,26 @@ class Refiner:
         for sep, text in clauses:
             connective = _connective(sep)
             if self._any.search(sep + text):
-                removed.append((sep + text).strip(" ,;:"))
+                removed.append((sep + text).strip(_STRIP))
                 subject = self._subject.match(text)
                 if subject and not self._any.search(subject.group("subject")):
                     carried = (sep, subject.group("subject").strip())
-                inserted = sep.lstrip().startswith(",") and connective in _INSERTIONS
+                inserted = sep.lstrip()[:1] in (",", "，") and connective in _INSERTIONS
                 continue
-            if carried is not None and connective in _COORDINATORS:
+            if carried is not None and connective in _COORDINATORS and not self._subject.match(text):
                 sep, text = carried[0], carried[1] + " " + text.lstrip()
-            elif carried is not None and connective == "" and _starts_with_participle(text):
+            elif carried is not None and connective in ("", "while") and _starts_with_participle(text):
                 # "A man shares a funny thing, covering his mouth" -> "A man is covering his mouth"
                 verb = "are" if carried[1].split()[-1].lower() in _PLURAL_SUBJECTS else "is"
                 sep, text = carried[0], f"{carried[1]} {verb} {text.lstrip()}"
-            elif inserted and sep.strip() == ",":
+            elif inserted and sep.strip() in (",", "，"):
                 sep = " "  # "A girl, looking excited, says" -> "A girl says"
             carried, inserted = None, False
             kept.append([sep, text])
         if not kept or all(_is_dependent(text) for _, text in kept):
             # Nothing is left, or only the lead-in of a removed main clause ("After hearing the news").
             if kept:
-                removed.append("".join(sep + text for sep, text in kept).strip(" ,;:"))
+                removed.append("".join(sep + text for sep, text in kept).strip(_STRIP))
             return ""
         kept[0][0] = ""  # the sentence starts here: whatever connective led into this clause goes
         return "".join(sep + text for sep, text in kept)
@@ -344,7 +405,19 @@ class Refiner:
 
 
 def _connective(sep: str) -> str:
-    return " ".join(re.sub(r"[,;:]", " ", sep).split()).lower()
+    return " ".join(re.sub(rf"[{_COMMAS}]", " ", sep).split()).lower()
+
+
+def _placeholder(index: int) -> str:
+    """A word of letters only (the rules read words as letters) that no lexicon entry or rule matches."""
+    return "zqkeep" + "".join(chr(ord("a") + int(d)) for d in str(index)) + "zq"
+
+
+def _unmask(text: str | None, kept: list[str]) -> str | None:
+    """`text` with the placeholders of `_mask_keep` replaced by the phrases they stand for."""
+    if text is None or not kept:
+        return text
+    return re.sub(r"zqkeep([a-j]+)zq", lambda m: kept[int("".join(str(ord(c) - 97) for c in m.group(1)))], text)
 
 
 def _starts_with_participle(clause: str) -> bool:
@@ -368,11 +441,11 @@ def _article(det: str, following: str) -> str:
 
 def _tidy(body: str) -> str:
     body = re.sub(r"\s+", " ", body)
-    body = re.sub(r"\s+([,;:])", r"\1", body)
-    body = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", body)
+    body = re.sub(rf"\s+([{_COMMAS}])", r"\1", body)
+    body = re.sub(rf"([{_COMMAS}])(?:\s*[{_COMMAS}])+", r"\1", body)
     body = re.sub(r"\(\s*\)", "", body)
-    body = body.strip(" ,;:")
-    body = _DANGLING.sub("", body).strip(" ,;:")
+    body = body.strip(_STRIP)
+    body = _DANGLING.sub("", body).strip(_STRIP)
     if body[:1].islower():
         body = body[0].upper() + body[1:]
     return body

@@ -87,6 +87,7 @@ class VideoLlavaBackend(LocalVideoLLM, Backend):
             raise UserError(f"the Video-LLaVA prompt must contain {VIDEO_MARK} where the clip goes")
         self.prompt_text = rendered.replace(VIDEO_MARK, video_token * self.tokens_per_video, 1)
         self.prompt_hash = prompt_hash(rendered)
+        self.prompt_name = prompt.name
         self.prompt_ids = tokenizer(self.prompt_text, return_tensors="pt")["input_ids"]  # (1, L)
         context = getattr(config.text_config, "max_position_embeddings", None)
         length = self.prompt_ids.shape[1] + self.max_new_tokens

@@ -24,6 +24,7 @@ from finecliper import __version__, atomic
 from finecliper.config.experiment import ExperimentConfig
 from finecliper.config.loading import experiment_from_dict
 from finecliper.config.model import ModelConfig
+from finecliper.data.palettes import LEGACY_PALETTE
 from finecliper.errors import UserError
 from finecliper.model import FineCLIPER, build_model
 from finecliper.paths import existing_file
@@ -148,6 +149,14 @@ def load_trainable(model, state: dict[str, torch.Tensor], source: str) -> None:
     model.load_state_dict(state, strict=False)
 
 
+def _with_recorded_palette(config: dict) -> dict:
+    """The recorded config; one from before `data.palette` existed was trained on the legacy palette."""
+    data = config.get("data")
+    if isinstance(data, dict) and "palette" not in data:
+        return {**config, "data": {**data, "palette": LEGACY_PALETTE}}
+    return config
+
+
 def load_model(checkpoint: str | Path, overrides: Sequence[str] = (),
                class_names: list[str] | None = None) -> tuple[FineCLIPER, ExperimentConfig, dict[str, Any]]:
     """(model, experiment config, record) of a checkpoint: the model its config builds, with its tensors in.
@@ -157,7 +166,7 @@ def load_model(checkpoint: str | Path, overrides: Sequence[str] = (),
     backbone lies elsewhere on this machine. The backbone must be the one the checkpoint was trained on.
     """
     state, record = load_checkpoint(checkpoint)
-    cfg = experiment_from_dict(record["config"], list(overrides))
+    cfg = experiment_from_dict(_with_recorded_palette(record["config"]), list(overrides))
     names = list(class_names) if class_names is not None else record["class_names"]
     # Other classes are a deliberate zero-shot transfer; the backbone is always checked, by the hash of its
     # files, before anything reads them.

@@ -41,4 +41,5 @@ def make_dataset(records: list[ClipRecord], cfg: ExperimentConfig, class_names: 
         records, class_names, train=train, num_frames=m.num_frames, size=cfg.data.image_size or model.image_size,
         cues=cues, branches=m.cues, descriptions=descriptions if m.descriptions else None,
         augment=cfg.data.augment, seed=cfg.train.seed, skip_unreadable=train and cfg.data.skip_unreadable,
+        palette=cfg.data.palette,
     )

@@ -87,7 +87,6 @@ class FineCLIPER(nn.Module):
         self.register_buffer("neg_ids", neg_ids, persistent=False)
         self.register_buffer("neg_mask", neg_mask, persistent=False)
         self._pn_cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
-        self._warned_no_description = False
 
         self._freeze()
         if cfg.gradient_checkpointing:
@@ -234,9 +233,6 @@ class FineCLIPER(nn.Module):
             raise UserError(f"the batch has {b} clips but {len(texts)} descriptions")
         # Decided on the host: no device tensor is read back (a sync) to choose the path.
         keep = [bool(t and t.strip()) for t in texts]
-        if not all(keep) and not self._warned_no_description:
-            log.warning("some clips have no description: they are classified from video alone (w = 1)")
-            self._warned_no_description = True
         if not any(keep):
             return weight, v, None, None
         present = [t for t, k in zip(texts, keep, strict=True) if k]

@@ -77,8 +77,17 @@ def _read_openai_merges(path: Path) -> list[tuple[str, str]]:
     return merges  # type: ignore[return-value]
 
 
-def load_tokenizer(folder: str | Path, vocab_size: int):
-    """The CLIP tokenizer in `folder`, checked to have exactly `vocab_size` tokens.
+def count_too_long(tokenizer, texts: list[str], context_length: int) -> int:
+    """How many of `texts` take more than `context_length` tokens (start and end of text included): those the
+    text tower cuts (docs/design.md §3)."""
+    if not texts:
+        return 0
+    ids = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
+    return sum(len(one) > context_length for one in ids)
+
+
+def load_tokenizer(folder: str | Path, vocab_size: int | None = None):
+    """The CLIP tokenizer in `folder`, checked to have exactly `vocab_size` tokens (when given).
 
     The folder holds a Hugging Face tokenizer (`vocab.json` + `merges.txt`, or `tokenizer.json`) or
     OpenAI's `bpe_simple_vocab_16e6.txt.gz`.
@@ -101,7 +110,7 @@ def load_tokenizer(folder: str | Path, vocab_size: int):
             f"{folder} has no tokenizer vocabulary (vocab.json + merges.txt, tokenizer.json or "
             f"{OPENAI_BPE_FILE}); give a folder that has one with model.tokenizer=DIR"
         )
-    if len(tokenizer) != vocab_size:
+    if vocab_size is not None and len(tokenizer) != vocab_size:
         raise UserError(
             f"the tokenizer in {folder} has {len(tokenizer)} tokens but the text tower expects {vocab_size}; "
             "it belongs to a different model or its vocabulary files are incomplete"

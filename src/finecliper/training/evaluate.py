@@ -25,6 +25,7 @@ from finecliper.training import distributed
 from finecliper.training.distributed import Dist
 from finecliper.training.metrics import classification_metrics
 from finecliper.training.plots import save_confusion_png
+from finecliper.training.run_inputs import classes_present, descriptions_summary
 
 
 def predict(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
@@ -84,7 +85,9 @@ def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, ove
         write_metrics(metrics, out, "metrics", f"{Path(checkpoint).stem} on {Path(manifest).stem}")
         results = {"name": cfg.name, "preset": cfg.preset, "dataset": dataset or cfg.data.dataset,
                    "fold": fold_of(records), "select_on": cfg.data.select_on, "zero_shot": zero_shot,
-                   "checkpoint": str(checkpoint), "test": metrics}
+                   "checkpoint": str(checkpoint), "test": metrics,
+                   "classes": {"scored": names, "test": classes_present(records, names)},
+                   "descriptions": descriptions_summary(cfg, {"test": data}, model.tokenizer, model.context_length)}
         atomic.write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     # Leave together: a gloo process whose peer already closed the group can abort at teardown.
     dist.barrier()

@@ -8,7 +8,8 @@ on the test fold. Every `checkpoint_every` optimizer steps the weights and resum
 so `--resume` after a kill continues with exactly the batches an unbroken run would have seen.
 
 Run directory: config.yaml (resolved), metrics.jsonl, tensorboard/, checkpoints/{best,last}.safetensors
-(+ .json records), resume.pt, results.json, test_confusion.png.
+(+ .json records), resume.pt, results.json (with the run's class sets and, per split, its descriptions:
+training/run_inputs.py), test_confusion.png.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from finecliper.model import build_model
 from finecliper.training import distributed, run_dir
 from finecliper.training.evaluate import evaluate, fold_of, write_metrics
 from finecliper.training.resume import load_resume, save_resume
+from finecliper.training.run_inputs import class_sets, descriptions_summary
 from finecliper.training.sampler import TrainOrder
 from finecliper.training.split import stratified_split
 
@@ -190,6 +192,19 @@ class Trainer:
             self.select_set = self.test_set
         elif self.select_records:
             self.select_set = make_dataset(self.select_records, cfg, self.class_names, False, self.model)
+        self.inputs = self._describe_inputs(train_records)
+
+    def _describe_inputs(self, train_records: list[ClipRecord]) -> dict:
+        """The `classes` and `descriptions` entries of results.json (training/run_inputs.py)."""
+        inputs = {"classes": class_sets(self.cfg, self.class_names, train_records, self.test_records)}
+        if self.dist.main:  # tokenizing every description once is the main process's job alone
+            splits = {"train": self.train_set, "test": self.test_set}
+            if self.select_set is not None and self.select_set is not self.test_set:
+                splits["val"] = self.select_set
+            splits = {name: data for name, data in splits.items() if data is not None}
+            inputs["descriptions"] = descriptions_summary(self.cfg, splits, self.model.tokenizer,
+                                                          self.model.context_length)
+        return inputs
 
     def _make_optimisation(self) -> None:
         """Micro-batch size, clip order, steps per epoch, optimizer, schedule, and the (DDP-wrapped) network."""
@@ -435,6 +450,7 @@ class Trainer:
                             ", ".join(results["unreadable_clips"][:10]))
         if self.cue_check is not None:
             results["cue_check"] = self.cue_check
+        results.update(self.inputs)  # class sets and descriptions per split (training/run_inputs.py)
         if self.test_set is not None:
             metrics = evaluate(self.model, self.test_set, self.dist, self.micro, self.cfg.data.workers,
                                self.cfg.train.precision, progress=True)

@@ -8,7 +8,8 @@ in `ClipCues`. The entry owns everything specific to it, on the way from the sto
    holds them (read at some size, or cut to the store's face boxes);
 2. `transform`: the clip's spatial transform (crop, resize, flip), including what a horizontal flip means
    for it beyond mirroring (which indices or classes are the subject's left and right);
-3. `render`: an RGB image per frame at model resolution, for the image tower.
+3. `render`: an RGB image per frame at model resolution, for the image tower, in the run's palette
+   (`data/palettes.py`).
 
 `check`, `example` and `side_x` describe a valid array, a frontal upright face's cues, and where the subject's
 right and left lie in them: the store validates with the first, the registry-wide tests use the other two.
@@ -27,6 +28,7 @@ from finecliper.registry import Registry
 
 if TYPE_CHECKING:  # only for annotations: the cue store validates its arrays through this registry
     from finecliper.data.cue_store import ClipCues
+    from finecliper.data.palettes import Palette
     from finecliper.data.spatial import SpatialParams
 
 
@@ -66,9 +68,10 @@ class CueKind(ABC):
         """The clip's crop, resize to size x size and flip; a flip also swaps the subject's left and right."""
 
     @abstractmethod
-    def render(self, data: np.ndarray, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def render(self, data: np.ndarray, frames: np.ndarray, valid: np.ndarray, palette: Palette) -> np.ndarray:
         """(T, S, S, 3) uint8 RGB images for the image tower, from transformed data, the transformed frames
-        (T, S, S, 3) uint8 (before colour jitter) and per-frame face validity (T,) bool."""
+        (T, S, S, 3) uint8 (before colour jitter) and per-frame face validity (T,) bool, in `palette`'s
+        colours (a kind without colours of its own in the palette may ignore it)."""
 
     @abstractmethod
     def example(self, num_frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -1,10 +1,11 @@
-"""The landmarks cue kind: 68 iBUG points per frame, drawn as dots on the frame [PAPER shows them; OURS: look].
+"""The landmarks cue kind: 68 iBUG points per frame, drawn as dots on the frame [PAPER shows them; OURS: size].
 
 Store array `landmarks` (N, 68, 2) float32, x and y in continuous pixels of the frame as read (layout and
 left/right conventions in `face_layout`). The points follow the frames' geometry exactly (the same affine
 map); a horizontal flip also renumbers them through `face_layout.LANDMARK_FLIP`, so point 36 stays the
-subject's right eye corner. Rendering draws filled green dots of radius size/112 (2 px at 224) on the
-spatially transformed frame, before colour jitter; frames where no face was found (`valid` False: points
+subject's right eye corner. Rendering draws filled dots of radius size/112 (2 px at 224), in the palette's
+dot colour (FaceXFormer's yellow by default, `data/palettes.py`), on the spatially transformed frame, before
+colour jitter; frames where no face was found (`valid` False: points
 only interpolated) get no dots.
 """
 
@@ -15,11 +16,10 @@ import numpy as np
 
 from finecliper.data.cue_kinds.base import CUE_KINDS, CueKind
 from finecliper.data.face_boxes import crop_points
+from finecliper.data.palettes import DEFAULT_PALETTE, Palette, get_palette
 from finecliper.errors import UserError
 from finecliper.face_layout import LANDMARK_FLIP, LEFT_BROW, LEFT_EYE, NUM_LANDMARKS, RIGHT_BROW, RIGHT_EYE
 
-# [OURS] Dot colour: pure green stands out from skin, hair and most backgrounds.
-LANDMARK_COLOR = (0, 255, 0)
 _SHIFT = 4  # sub-pixel bits for cv2.circle centres
 _RIGHT, _LEFT = RIGHT_BROW + RIGHT_EYE, LEFT_BROW + LEFT_EYE  # the subject's sides
 
@@ -34,12 +34,13 @@ def render_landmarks(
     landmarks: np.ndarray,
     valid: np.ndarray | None = None,
     radius: int | None = None,
-    color: tuple[int, int, int] = LANDMARK_COLOR,
+    palette: str | Palette = DEFAULT_PALETTE,
 ) -> np.ndarray:
     """Dots for the landmarks drawn on a copy of the frames.
 
     frames (T, H, W, 3) uint8; landmarks (T, 68, 2) in continuous pixels (pixel i spans [i, i + 1));
-    valid (T,) bool: frames where no face was found (points only interpolated) get no dots [OURS].
+    valid (T,) bool: frames where no face was found (points only interpolated) get no dots [OURS]. The dots
+    have `palette`'s landmark colour.
     Returns (T, H, W, 3) uint8.
     """
     if frames.ndim != 4 or frames.shape[3] != 3:
@@ -50,6 +51,7 @@ def render_landmarks(
     if valid is None:
         valid = np.ones(t, dtype=bool)
     r = dot_radius(min(height, width)) if radius is None else radius
+    color = get_palette(palette).landmarks
     out = np.ascontiguousarray(frames).copy()
     # Centres in cv2's pixel-index coordinates (pixel i centred on i), fixed point with _SHIFT bits.
     centres = np.round((np.nan_to_num(landmarks, nan=-1e6, posinf=-1e6, neginf=-1e6) - 0.5) * (1 << _SHIFT))
@@ -93,8 +95,8 @@ class Landmarks(CueKind):
         # Point i of the mirrored face is point LANDMARK_FLIP[i] of the original (left and right swap).
         return out[:, LANDMARK_FLIP] if params.flip else out
 
-    def render(self, data, frames, valid):
-        return render_landmarks(frames, data, valid)
+    def render(self, data, frames, valid, palette):
+        return render_landmarks(frames, data, valid, palette=palette)
 
     def example(self, num_frames, height, width, rng):
         # Points spread over the lower face, and each brow and eye on its own side: the subject's right on

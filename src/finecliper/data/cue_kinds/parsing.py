@@ -1,11 +1,11 @@
-"""The parsing cue kind: an 11-class face parsing map per frame, drawn in a fixed palette [PAPER: FaceXFormer's
-classes; OURS: the colours].
+"""The parsing cue kind: an 11-class face parsing map per frame, drawn as a colour mask [PAPER: FaceXFormer's
+classes and, by default, its colours].
 
 Store array `parsing` (N, h, w) uint8 class ids (`face_layout.PARSING_CLASSES`), possibly smaller than the
 frames (the store caps the longer side). Maps are resized by nearest neighbour only (class ids must not
 blend); a horizontal flip also relabels them through `face_layout.PARSING_FLIP`, so the subject's left eye
 stays "left_eye". Cut to face boxes, a map is cut at its own scale and resized once. Rendering colours each
-class with `face_layout.PARSING_PALETTE`. Parsing maps are most of a store file: the dataset decompresses
+class with the run's palette (`data/palettes.py`, `data.palette`). Parsing maps are most of a store file: the dataset decompresses
 them only when this kind is asked for.
 """
 
@@ -17,21 +17,22 @@ import numpy as np
 from finecliper.data.cue_kinds.base import CUE_KINDS, CueKind
 from finecliper.data.face_boxes import crop_maps
 from finecliper.data.images import resize_stack
+from finecliper.data.palettes import DEFAULT_PALETTE, Palette, get_palette
 from finecliper.errors import UserError
-from finecliper.face_layout import NUM_PARSING_CLASSES, PARSING_FLIP, PARSING_INDEX, PARSING_PALETTE
+from finecliper.face_layout import NUM_PARSING_CLASSES, PARSING_FLIP, PARSING_INDEX
 
 _NEAREST = cv2.INTER_NEAREST_EXACT
 _RIGHT = [PARSING_INDEX["right_brow"], PARSING_INDEX["right_eye"]]  # the subject's sides
 _LEFT = [PARSING_INDEX["left_brow"], PARSING_INDEX["left_eye"]]
 
 
-def render_parsing(parsing: np.ndarray) -> np.ndarray:
-    """(T, H, W) uint8 class ids -> (T, H, W, 3) uint8 RGB in the fixed palette."""
+def render_parsing(parsing: np.ndarray, palette: str | Palette = DEFAULT_PALETTE) -> np.ndarray:
+    """(T, H, W) uint8 class ids -> (T, H, W, 3) uint8 RGB in `palette`'s colours."""
     if parsing.ndim != 3:
         raise UserError(f"parsing maps must be (T, H, W), got {parsing.shape}")
     if parsing.size and int(parsing.max()) >= NUM_PARSING_CLASSES:
         raise UserError(f"parsing maps hold class {int(parsing.max())}; there are {NUM_PARSING_CLASSES} classes")
-    return PARSING_PALETTE[parsing]
+    return get_palette(palette).parsing[parsing]
 
 
 def resize_parsing(parsing: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -64,8 +65,8 @@ class Parsing(CueKind):
         # The map is mirrored; relabel: the subject's left eye now appears where the right one was.
         return PARSING_FLIP[out] if params.flip else out
 
-    def render(self, data, frames, valid):
-        return render_parsing(data)
+    def render(self, data, frames, valid, palette):
+        return render_parsing(data, palette)
 
     def example(self, num_frames, height, width, rng):
         # Skin over the frame and an ellipse per brow and eye, the subject's right ones on the image's left.
