@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from finecliper.config.model import ModelConfig
 from finecliper.errors import UserError
 
+# Model-selection protocols (data.select_on): best epoch on the validation split or the test fold, or the last.
+SELECTIONS = ("val", "test", "last")
+
 
 @dataclass
 class AugmentConfig:
@@ -64,8 +67,10 @@ class DataConfig:
     workers: int = 4
     # [OURS] Stratified, seeded share of the training fold held out for model selection.
     val_fraction: float = 0.1
-    # "val": select the best epoch on the held-out split, score the test fold once (default);
-    # "test": select on the test fold, as peer code does; recorded in the results for comparability.
+    # Model selection, recorded in the results and printed by `finecliper report`: "val": the best epoch on
+    # the held-out split, the test fold scored once (default); "test": the best epoch on the test fold, as
+    # peer code does (DFER-CLIP, whose numbers the paper's baseline reproduces); "last": no selection, the
+    # last epoch. A zero-shot run has no labelled validation split: with "val" it tests its last epoch.
     select_on: str = "val"
 
 
@@ -104,8 +109,8 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         self.model.validate()
-        if self.data.select_on not in ("val", "test"):
-            raise UserError(f"data.select_on must be 'val' or 'test', got {self.data.select_on!r}")
+        if self.data.select_on not in SELECTIONS:
+            raise UserError(f"data.select_on must be one of {', '.join(SELECTIONS)}, got {self.data.select_on!r}")
         if not 0.0 <= self.data.val_fraction < 1.0:
             raise UserError(f"data.val_fraction must be in [0, 1), got {self.data.val_fraction}")
         if self.data.select_on == "val" and self.data.val_fraction == 0.0 and not self.train.zero_shot:

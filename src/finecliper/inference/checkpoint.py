@@ -155,7 +155,7 @@ def load_model(checkpoint: str | Path, overrides: Sequence[str] = (),
     state, record = load_checkpoint(checkpoint)
     cfg = experiment_from_dict(record["config"], list(overrides))
     names = list(class_names) if class_names is not None else record["class_names"]
-    model = build_model(cfg.model, names)
+    model = build_model(cfg.model, names, zero_shot=cfg.train.zero_shot)
     # Other classes are a deliberate zero-shot transfer; the backbone is always checked.
     check_compatible(record, names, backbone_identity(cfg.model), str(checkpoint), check_classes=False)
     load_trainable(model, state, str(checkpoint))

@@ -43,13 +43,17 @@ class FineCLIPER(nn.Module):
     is what a checkpoint holds. `forward(batch)` gives embeddings, PN scores and losses (module docstring).
     """
 
-    def __init__(self, cfg: ModelConfig, class_names: list[str], backbone: Backbone | None = None):
+    def __init__(self, cfg: ModelConfig, class_names: list[str], backbone: Backbone | None = None,
+                 zero_shot: bool = False):
         super().__init__()
         cfg.validate()
         if len(class_names) < 2:
             raise UserError(f"a classifier needs at least 2 classes, got {class_names}")
         self.cfg = cfg
         self.class_names = list(class_names)
+        # The decision score: pos - neg once the PN adapters have trained; a zero-shot run's never do, so it
+        # scores as model.zero_shot_score says (docs/design.md §3).
+        self.score_kind = cfg.zero_shot_score if zero_shot else "pos_minus_neg"
         if backbone is None:
             backbone = load_backbone(cfg.backbone, cfg.weights, cfg.tokenizer)
         self.tokenizer = backbone.tokenizer
@@ -256,7 +260,8 @@ class FineCLIPER(nn.Module):
         video (B, D) unit clip embedding v; description (B, D) unit description embedding d or None;
         weight (B,) the weight w of v; embedding (B, D) the unit embedding z used to classify;
         pos_sim, neg_sim (B, C) cosines to the PN sentences (neg_sim None without negatives);
-        scores (B, C); and, when labels or descriptions allow, loss_pos, loss_neg, loss_align and loss.
+        scores (B, C), by `score_kind`; and, when labels or descriptions allow, the PN terms (loss_pos and
+        loss_neg, or loss_pn with model.pn_loss=joint), loss_align and loss.
         """
         v = F.normalize(self.encode_clip(batch), dim=-1)
         scale = self.logit_scale
@@ -268,15 +273,15 @@ class FineCLIPER(nn.Module):
         p, n = self.pn_embeddings()
         pos_sim = z @ p.to(z.dtype).t()  # (B, C)
         neg_sim = None if n is None else z @ n.to(z.dtype).t()  # (B, C)
-        out.update(weight=weight, embedding=z, pos_sim=pos_sim, neg_sim=neg_sim, scores=pn_scores(pos_sim, neg_sim))
+        out.update(weight=weight, embedding=z, pos_sim=pos_sim, neg_sim=neg_sim, scores=pn_scores(pos_sim, neg_sim, self.score_kind))
 
         labels = batch.get("labels")
         losses = []
         if labels is not None:
             labels = labels.to(v.device)
-            loss_pos, loss_neg = pn_losses(pos_sim, neg_sim, labels, scale)
-            out.update(loss_pos=loss_pos, loss_neg=loss_neg)
-            losses += [loss_pos, loss_neg]
+            terms = pn_losses(pos_sim, neg_sim, labels, scale, self.cfg.pn_loss)
+            out.update(terms)
+            losses += list(terms.values())
         if loss_align is not None:
             out["loss_align"] = loss_align
             losses.append(self.cfg.align_weight * loss_align)
