@@ -46,8 +46,8 @@ from finecliper.errors import UserError
 from finecliper.model.architectures import architecture_dict
 from finecliper.model.backbone import load_backbone
 from finecliper.synth.generate import generate, read_clips
-from finecliper.training.plots import save_confusion_png
 from finecliper.training.metrics import SCORE_TITLES, by_score_line
+from finecliper.training.plots import save_confusion_png
 from finecliper.training.report import markdown, summarise
 from finecliper.training.trainer import Trainer
 

@@ -27,6 +27,7 @@ from finecliper.errors import UserError
 from finecliper.model.adapter import Adapter, bottleneck_width, inject_adapters
 from finecliper.model.backbone import Backbone, load_backbone
 from finecliper.model.description import AdaptiveWeight, alignment_loss, mix
+from finecliper.model.gather import gather_rows, world_size
 from finecliper.model.pn import pn_losses, pn_scores, pn_sentences
 from finecliper.model.temporal import TemporalFusion
 
@@ -228,7 +229,8 @@ class FineCLIPER(nn.Module):
 
     def _mix_descriptions(self, batch: dict, v: torch.Tensor, scale: torch.Tensor):
         """(w, z, d, alignment loss) of the batch's clips with descriptions mixed in; clips without one keep
-        w = 1 and z = v exactly (d and the loss are None when no clip has one)."""
+        w = 1 and z = v exactly (d and the loss are None when no clip has one). In training under
+        `torchrun` the loss is the global batch's (docs/design.md §3), computed on every process."""
         b = v.shape[0]
         weight = v.new_ones(b)
         texts = batch.get("descriptions") or [None] * b
@@ -239,13 +241,17 @@ class FineCLIPER(nn.Module):
         if not all(keep) and not self._warned_no_description:
             log.warning("some clips have no description: they are classified from video alone (w = 1)")
             self._warned_no_description = True
-        if not any(keep):
+        global_batch = self.training and torch.is_grad_enabled() and world_size() > 1
+        if not any(keep) and not global_batch:
             return weight, v, None, None
-        present = [t for t, k in zip(texts, keep, strict=True) if k]
+        # With the global batch every process runs the same graph, whatever its texts: gathering is a
+        # collective in both passes, and DDP expects the same parameters used everywhere. A process without
+        # any text encodes an empty placeholder that no clip uses (its gradients are exactly zero).
+        present = [t for t, k in zip(texts, keep, strict=True) if k] or [""]
         d_present = F.normalize(self.encode_text(present, "desc"), dim=-1).to(v.dtype)
         # One small copy to the device; index ops instead of boolean-mask indexing (which syncs).
-        rows = torch.tensor([i for i, k in enumerate(keep) if k], device=v.device)
-        has = torch.zeros(b, dtype=torch.bool, device=v.device).index_fill_(0, rows, True)
+        rows = torch.tensor([i for i, k in enumerate(keep) if k] or [0], device=v.device)
+        has = torch.tensor(keep, device=v.device)
         d = v.new_zeros(v.shape).index_copy(0, rows, d_present)
         if self.weight_gate is not None:
             w = self.weight_gate(v, d).to(v.dtype)
@@ -253,7 +259,14 @@ class FineCLIPER(nn.Module):
             w = v.new_full((b,), float(self.cfg.video_weight))
         weight = torch.where(has, w, weight)
         z = torch.where(has[:, None], mix(v, d, weight), v)  # clips without text keep v exactly
-        return weight, z, d, alignment_loss(v.index_select(0, rows), d_present, scale)
+        if global_batch:
+            # One collective for both embeddings and the mask (a constant column: it gets no gradient).
+            rows_all = gather_rows(torch.cat([v, d, has[:, None].to(v.dtype)], dim=1))
+            dim = v.shape[1]
+            loss = alignment_loss(rows_all[:, :dim], rows_all[:, dim:2 * dim], rows_all[:, -1] > 0.5, scale)
+        else:
+            loss = alignment_loss(v, d, has, scale)
+        return weight, z, (d if any(keep) else torch.zeros_like(d)), loss
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor | None]:
         """Returns:
