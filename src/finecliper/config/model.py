@@ -62,11 +62,13 @@ class ModelConfig:
     use_negative: bool = True
     # Form of the PN loss [OURS: the paper does not write it down] (model/pn.py): "separate" =
     # CE(τ·pos) + CE(-τ·neg); "joint" = CE(τ·(pos - neg)), the decision score itself. Default chosen on
-    # `finecliper demo --ablation` (docs/design.md §3 gives the figures): PN_LOSS_MEASURED.
+    # `finecliper demo --ablation --ablation-rows pn-loss` (docs/design.md §3): not measured yet (the run did
+    # not finish on the shared 2-core machine), so the default stays today's "separate".
     pn_loss: str = "separate"
     # Decision score of a zero-shot run, whose PN adapters never train [OURS] (model/pn.py): "pos_minus_neg"
     # (the supervised score) or "pos" (positive sentences alone). Default chosen on the demo's zero-shot
-    # rows (docs/design.md §3): ZERO_SHOT_MEASURED. Evaluations report both scores either way.
+    # rows (`--ablation-rows zero-shot`, docs/design.md §3): not measured yet, so the default stays today's
+    # "pos_minus_neg". Evaluations report both scores either way.
     zero_shot_score: str = "pos_minus_neg"
     # Temporal-fusion transformer over the frame tokens of every enabled image branch [OURS: 1 layer, 8 heads].
     fusion_layers: int = 1
