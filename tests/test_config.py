@@ -40,6 +40,9 @@ def test_overrides_parse_yaml_values_and_check_types():
         pytest.param("positive_template=A face", "must both contain", id="template-without-label"),
         pytest.param("fusion_layers=0", "fusion_layers must be at least 1, got 0", id="no-fusion-layers"),
         pytest.param("fusion_heads=0", "fusion_heads must be at least 1, got 0", id="no-fusion-heads"),
+        pytest.param("pn_loss=both", "pn_loss must be one of separate, joint, got 'both'", id="unknown-pn-loss"),
+        pytest.param("zero_shot_score=neg", "zero_shot_score must be one of pos_minus_neg, pos, got 'neg'",
+                     id="unknown-zero-shot-score"),
     ],
 )
 def test_bad_overrides_are_refused(override, message):

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from finecliper.cli import main
+from finecliper.config.model import ModelConfig
 from finecliper.data.manifest import read_manifest
 from finecliper.labels import BASIC7
 from finecliper.model.backbone import load_backbone
@@ -83,13 +84,27 @@ def test_ablation_adds_the_variants_and_the_middle_frame_probes(demo, capsys):
     assert main(["demo", "--out", str(out), *REDUCED, "--ablation"]) == 0
     printed = capsys.readouterr().out
     table = (out / "ablation.md").read_text()
+    other = "joint" if ModelConfig().pn_loss == "separate" else "separate"
+    default = {"pos": "pos alone", "pos_minus_neg": "pos - neg"}[ModelConfig().zero_shot_score]
+    zero_shot = [f"zero-shot (†), score {kind}{' (default)' if kind == default else ''}"
+                 for kind in ("pos - neg", "pos alone")]
     rows = ["frames only", "+ parsing, landmarks (*)", "+ descriptions (†)", "full (*†)",
+            f"full (*†), PN loss {other}", *zero_shot,
             "linear probe, middle frame", "linear probe, middle frame + its cues"]
     for row in rows:
         assert f"| {row} (ours) |" in table and f"| {row} (ours) |" in printed
     scores = json.loads((out / "ablation.json").read_text())
     assert set(scores) == set(rows) and all(0 <= s["uar"] <= 1 for s in scores.values())
     assert scores["full (*†)"]["uar"] == json.loads((out / "report.json").read_text())["uar"]
+    # The zero-shot variant is one run scored both ways; it selects nothing (no labels to select on).
+    zs = json.loads((out / "runs" / "zero-shot" / "results.json").read_text())
+    assert zs["zero_shot"] and zs["selection"] == "last"
+    assert {scores[row]["uar"] for row in zero_shot} == {m["uar"] for m in zs["test"]["by_score"].values()}
+    assert "| full (*†) (ours) | " in table and " | best epoch on validation |" in table
+    # --ablation-rows runs only the rows asked for (here all are done already: nothing is retrained).
+    assert main(["demo", "--out", str(out), *REDUCED, "--ablation", "--ablation-rows", "pn-loss"]) == 0
+    printed = capsys.readouterr().out
+    assert f"| full (*†), PN loss {other} (ours) |" in printed and "frames only" not in printed
 
 
 def test_demo_with_mediapipe_cues(tmp_path):
@@ -109,6 +124,11 @@ def test_bad_demo_input_is_one_sentence(tmp_path, capsys):
     assert "epochs must be at least 1" in err and "Traceback" not in err
     assert main(["demo", "--out", str(tmp_path / "x"), "--train-identities", "1"]) == 2
     assert "fewer training clips than one batch" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "x"), "--ablation", "--ablation-rows", "frames,nope"]) == 2
+    assert "unknown ablation row 'nope'; choose from frames, pl, ft, full, pn-loss, zero-shot, probes" \
+        in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "x"), "--ablation-rows", "frames"]) == 2
+    assert "--ablation-rows chooses rows of --ablation" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()  # refused before anything was written
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.tex").write_text("...")

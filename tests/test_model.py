@@ -170,6 +170,37 @@ def test_pn_scores_and_losses_follow_the_definition():
     assert out["neg_sim"] is None and float(out["loss_neg"]) == 0.0
 
 
+def test_joint_pn_loss_is_the_cross_entropy_of_the_decision_score():
+    model = tiny("B16", "pn_loss=joint").eval()
+    batch = make_batch(model)
+    with torch.no_grad():
+        out = model(batch)
+    s = out["pos_sim"] - out["neg_sim"]
+    torch.testing.assert_close(out["scores"], s)
+    torch.testing.assert_close(out["loss_pn"], torch.nn.functional.cross_entropy(100 * s, batch["labels"]))
+    assert "loss_pos" not in out and "loss_neg" not in out
+    torch.testing.assert_close(out["loss"], out["loss_pn"])
+    # Without negative sentences both forms are CE(τ·pos).
+    joint, separate = tiny("B16", "pn_loss=joint", "use_negative=false"), tiny("B16", "use_negative=false")
+    torch.testing.assert_close(joint(make_batch(joint))["loss"], separate(make_batch(separate))["loss"])
+
+
+@pytest.mark.parametrize("kind", ["pos", "pos_minus_neg"])
+def test_zero_shot_models_score_by_model_zero_shot_score(kind):
+    supervised = tiny("B16", f"zero_shot_score={kind}").eval()
+    torch.manual_seed(0)
+    zero_shot = build_model(model_config("B16", ["backbone=tiny", f"zero_shot_score={kind}"]), CLASSES,
+                            zero_shot=True).eval()
+    batch = make_batch(zero_shot)
+    with torch.no_grad():
+        out, sup = zero_shot(batch), supervised(batch)
+    # A supervised model always scores pos - neg; a zero-shot one as configured.
+    torch.testing.assert_close(sup["scores"], sup["pos_sim"] - sup["neg_sim"])
+    expected = out["pos_sim"] if kind == "pos" else out["pos_sim"] - out["neg_sim"]
+    torch.testing.assert_close(out["scores"], expected)
+    assert zero_shot.score_kind == kind and supervised.score_kind == "pos_minus_neg"
+
+
 def test_zero_shot_training_has_alignment_loss_without_labels():
     model = tiny("B16-FT")
     batch = make_batch(model)

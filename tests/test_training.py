@@ -184,6 +184,33 @@ def test_report_over_runs(clips, tmp_path, capsys):
     assert float(row["uar_mean"]) == pytest.approx(np.mean(uars) * 100, abs=1e-4)
 
 
+def test_selection_protocol_and_zero_shot_scores_are_recorded_and_reported(clips, tmp_path, capsys):
+    descriptions = tmp_path / "descriptions.jsonl"
+    descriptions.write_text("".join(json.dumps({"id": r.id, "refined": f"a square moves {i % 3} steps"}) + "\n"
+                                    for i, r in enumerate(clips["records"])))
+    zero = tiny_experiment(clips["train"], epochs=1)
+    zero.update(name="zs", preset="B16-FT")
+    zero["data"].update(descriptions=str(descriptions), select_on="val")
+    zero["model"]["zero_shot_score"] = "pos"
+    zero["train"]["zero_shot"] = True
+    results = Trainer(experiment_from_dict(zero), tmp_path / "zs", "cpu").run()
+    # A zero-shot run has no labelled validation split: it tests its last epoch, and says so.
+    assert results["selection"] == "last" and results["best_epoch"] is None
+    test = results["test"]
+    assert test["score"] == "pos" and set(test["by_score"]) == {"pos", "pos_minus_neg"}
+    assert test["by_score"]["pos"]["uar"] == test["uar"]
+    last = tiny_experiment(clips["train"], epochs=1)
+    last["data"]["select_on"] = "last"
+    assert Trainer(experiment_from_dict(last), tmp_path / "last", "cpu").run()["selection"] == "last"
+    assert main(["report", str(tmp_path / "zs"), str(tmp_path / "last")]) == 0
+    out = capsys.readouterr().out
+    assert "| method | DFEW UAR | DFEW WAR | model selection |" in out
+    assert re.search(r"\| B16-FT \(ours\) \| [\d.]+ \| [\d.]+ \| last epoch \|", out)
+    assert "| B16 (paper) | 62.81 | 72.86 | not stated (its baseline reproduces DFER-CLIP, which selects on the " \
+           "test fold) |" in out
+    assert "Per-class recall (%), B16 on DFEW (model selection: last epoch):" in out
+
+
 def _error(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert err and "Traceback" not in "\n".join(err)

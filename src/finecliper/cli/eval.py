@@ -25,11 +25,13 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from finecliper.training.evaluate import evaluate_checkpoint
-    from finecliper.training.metrics import uar_war_line
+    from finecliper.training.metrics import by_score_line, uar_war_line
 
     metrics = evaluate_checkpoint(args.checkpoint, args.manifest, args.out, args.overrides, args.dataset,
                                   args.device, args.batch_size, args.workers)
     print(uar_war_line(metrics))
+    if by_score_line(metrics):
+        print(by_score_line(metrics))
     for name, recall in metrics["per_class_recall"].items():
         print(f"  {name:>15}: {'-' if recall is None else f'{recall * 100:.2f}'}")
     return 0

@@ -29,7 +29,7 @@ def add_run_arguments(p) -> None:
 
 def run(args, zero_shot: bool = False) -> int:
     from finecliper.training import distributed
-    from finecliper.training.metrics import uar_war_line
+    from finecliper.training.metrics import by_score_line, uar_war_line
     from finecliper.training.trainer import Trainer
 
     overrides = list(args.overrides) + (["train.zero_shot=true"] if zero_shot else [])
@@ -43,6 +43,8 @@ def run(args, zero_shot: bool = False) -> int:
     if trainer.dist.main:
         if "test" in results:
             print(f"{cfg.name}: test {uar_war_line(results['test'])}; selected epoch {results['best_epoch']} "
-                  f"on {cfg.data.select_on if not cfg.train.zero_shot else 'none (zero-shot: last epoch)'}")
+                  f"on {results['selection'] if results['selection'] != 'last' else 'nothing (last epoch)'}")
+            if cfg.train.zero_shot and by_score_line(results["test"]):
+                print(f"{cfg.name}: test {by_score_line(results['test'])}")
         print(f"run directory: {out}")
     return 0

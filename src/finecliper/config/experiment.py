@@ -14,6 +14,9 @@ from finecliper.config.ranges import AT_LEAST_1, BELOW_1, NON_NEGATIVE, POSITIVE
 from finecliper.config.strict import check_ranges
 from finecliper.errors import UserError
 
+# Model-selection protocols (data.select_on): best epoch on the validation split or the test fold, or the last.
+SELECTIONS = ("val", "test", "last")
+
 
 @dataclass
 class AugmentConfig:
@@ -72,8 +75,10 @@ class DataConfig:
     # [OURS] Training only: a clip whose frames turn out unreadable mid-run is replaced by the next readable clip
     # of the split, counted and logged (results.json: unreadable_clips), instead of stopping the run.
     skip_unreadable: bool = False
-    # "val": select the best epoch on the held-out split, score the test fold once (default);
-    # "test": select on the test fold, as peer code does; recorded in the results for comparability.
+    # Model selection, recorded in the results and printed by `finecliper report`: "val": the best epoch on
+    # the held-out split, the test fold scored once (default); "test": the best epoch on the test fold, as
+    # peer code does (DFER-CLIP, whose numbers the paper's baseline reproduces); "last": no selection, the
+    # last epoch. A zero-shot run has no labelled validation split: with "val" it tests its last epoch.
     select_on: str = "val"
     # [OURS] A clip has a real face when the face detector confirms one (score >= face_min_score) in at least
     # face_min_share of its frames (data/face_verdict.py, docs/design.md §5). Training checks every clip's
@@ -120,8 +125,8 @@ class ExperimentConfig:
     def validate(self) -> None:
         check_ranges(self)  # every numeric field against the range on its annotation
         self.model.validate()
-        if self.data.select_on not in ("val", "test"):
-            raise UserError(f"data.select_on must be 'val' or 'test', got {self.data.select_on!r}")
+        if self.data.select_on not in SELECTIONS:
+            raise UserError(f"data.select_on must be one of {', '.join(SELECTIONS)}, got {self.data.select_on!r}")
         if self.data.select_on == "val" and self.data.val_fraction == 0.0 and not self.train.zero_shot:
             raise UserError("data.select_on=val needs data.val_fraction > 0 (or choose data.select_on=test)")
         if self.train.precision not in ("auto", "bf16", "fp32"):

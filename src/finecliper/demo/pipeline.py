@@ -28,7 +28,7 @@ import numpy as np
 
 from finecliper import atomic
 from finecliper.config.loading import experiment_from_dict
-from finecliper.config.model import IMAGE_BRANCHES, TEXT_BRANCHES
+from finecliper.config.model import IMAGE_BRANCHES, PN_LOSSES, TEXT_BRANCHES, ModelConfig
 from finecliper.cues.extract import CueSettings
 from finecliper.cues.pipeline import run_cues
 from finecliper.cues.preview import write_preview
@@ -47,19 +47,29 @@ from finecliper.model.architectures import architecture_dict
 from finecliper.model.backbone import load_backbone
 from finecliper.run_lock import LOCK_NAME, RunLock, lock_dir
 from finecliper.synth.generate import generate, read_clips
+from finecliper.training.metrics import SCORE_TITLES, by_score_line
 from finecliper.training.plots import save_confusion_png
 from finecliper.training.report import markdown, summarise
 from finecliper.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
-# The ablation's variants [PAPER's semantic levels]: the preset and the name of each row.
-VARIANTS: dict[str, tuple[str, str]] = {
-    "frames": ("B16", "frames only"),
-    "pl": ("B16-PL", "+ parsing, landmarks (*)"),
-    "ft": ("B16-FT", "+ descriptions (†)"),
-    "full": ("B16-Full", "full (*†)"),
+_OTHER_PN_LOSS = next(k for k in PN_LOSSES if k != ModelConfig().pn_loss)
+
+# The ablation's variants: the preset, the name of its row and its changes to the experiment. The paper's
+# semantic levels, then the PN loss that is not the default, then FineCLIPER† trained without labels,
+# which gives one row per zero-shot score (docs/design.md §3: the defaults of model.pn_loss and
+# model.zero_shot_score were chosen on these rows).
+VARIANTS: dict[str, tuple[str, str, dict]] = {
+    "frames": ("B16", "frames only", {}),
+    "pl": ("B16-PL", "+ parsing, landmarks (*)", {}),
+    "ft": ("B16-FT", "+ descriptions (†)", {}),
+    "full": ("B16-Full", "full (*†)", {}),
+    "pn-loss": ("B16-Full", f"full (*†), PN loss {_OTHER_PN_LOSS}", {"model": {"pn_loss": _OTHER_PN_LOSS}}),
+    "zero-shot": ("B16-FT", "zero-shot (†)", {"train": {"zero_shot": True}}),
 }
+# Ablation rows a user may pick with --ablation-rows: the variants and the probes.
+ABLATION_ROWS = (*VARIANTS, "probes")
 
 
 class Stages:
@@ -138,10 +148,11 @@ def make_clip(out: Path, settings: DemoSettings, train_records, cues: Path, desc
 
 
 def experiment(out: Path, settings: DemoSettings, preset: str, manifests: dict[str, Path], cues: Path,
-               descriptions: Path) -> dict:
+               descriptions: Path, changes: dict | None = None) -> dict:
     """The Trainer config of one variant on the demo's data (absolute paths: the checkpoints record them,
-    and `finecliper predict` must find the small CLIP from any working directory)."""
-    return {
+    and `finecliper predict` must find the small CLIP from any working directory), with the variant's
+    `changes` ({section: {field: value}}) on top."""
+    config = {
         "name": "demo", "preset": preset,
         # [OURS] for the small CLIP: a softer PN temperature than CLIP's 100 (its embeddings are not
         # calibrated like real CLIP's, and 100 saturates the loss), and wider adapters (the paper's
@@ -157,6 +168,9 @@ def experiment(out: Path, settings: DemoSettings, preset: str, manifests: dict[s
                   "warmup_epochs": 0.5, "tensorboard": False, "log_every": 10, "checkpoint_every": 10_000,
                   "seed": settings.seed},
     }
+    for section, fields in (changes or {}).items():
+        config[section].update(fields)
+    return config
 
 
 def train_variant(run_dir: Path, config: dict) -> dict:
@@ -193,10 +207,22 @@ PROBES: dict[str, tuple[str, ...]] = {"frames": (), "frames+cues": ("parsing", "
 PROBE_LABELS = {"frames": "linear probe, middle frame", "frames+cues": "linear probe, middle frame + its cues"}
 
 
+def variant_rows(name: str, results: dict) -> list[dict]:
+    """The table rows (results.json objects named by their row) of one variant: one, or for the zero-shot
+    variant one per score kind, the score it decides by marked."""
+    label = VARIANTS[name][1]
+    if not results.get("zero_shot"):
+        return [{**results, "preset": label, "dataset": "synthetic"}]
+    used = results["test"]["score"]
+    return [{**results, "preset": f"{label}, score {SCORE_TITLES[kind]}{' (default)' if kind == used else ''}",
+             "dataset": "synthetic", "test": metrics} for kind, metrics in results["test"]["by_score"].items()]
+
+
 def write_ablation(out: Path, results: dict[str, dict], probes: dict[str, dict]) -> str:
-    """ablation.md (the table of `finecliper report`, one row per variant and probe) and ablation.json."""
-    rows = [{**results[name], "preset": VARIANTS[name][1], "dataset": "synthetic"} for name in VARIANTS]
-    rows += [{"preset": PROBE_LABELS[name], "dataset": "synthetic", "fold": 1, "select_on": "none (no selection)",
+    """ablation.md (the table of `finecliper report`, one row per variant, zero-shot score and probe) and
+    ablation.json."""
+    rows = [row for name in VARIANTS if name in results for row in variant_rows(name, results[name])]
+    rows += [{"preset": PROBE_LABELS[name], "dataset": "synthetic", "fold": 1, "selection": "none",
               "test": metrics} for name, metrics in probes.items()]
     text = markdown(summarise(rows))  # rows in the paper's order, which summarise keeps
     atomic.write_text(out / "ablation.md", text + "\n")
@@ -209,9 +235,14 @@ def write_ablation(out: Path, results: dict[str, dict], probes: dict[str, dict])
 
 
 def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, force: bool = False,
-             progress: bool = False, echo=print) -> dict:
-    """Run every stage into `out`; returns report.json's content (with the ablation table under "ablation")."""
+             progress: bool = False, echo=print, rows: list[str] | None = None) -> dict:
+    """Run every stage into `out`; returns report.json's content (with the ablation table under "ablation").
+    `rows` (names of ABLATION_ROWS; default all) limits the ablation to those rows and the full variant."""
     settings.validate()
+    rows = list(ABLATION_ROWS) if rows is None else rows
+    unknown = [r for r in rows if r not in ABLATION_ROWS]
+    if unknown:
+        raise UserError(f"unknown ablation row {unknown[0]!r}; choose from {', '.join(ABLATION_ROWS)}")
     out = Path(out)
     lock = _claim_folder(out, settings, force)
     try:
@@ -222,24 +253,28 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
 
 def _run_stages(out: Path, settings: DemoSettings, ablation: bool, progress: bool, echo) -> dict:
     start = time.perf_counter()
-    # Seven stages; the ablation adds the three other variants and the probes.
-    stages = Stages(7 + (len(VARIANTS) if ablation else 0), echo)
+    names = [n for n in VARIANTS if n == "full" or (ablation and n in rows)]
+    probing = ablation and "probes" in rows
+    # Six stages besides the variants (the full one always) and, with the ablation, the probes.
+    stages = Stages(6 + len(names) + probing, echo)
     data = _prepare_data(out, settings, stages, progress)
     results = {}
-    for name in VARIANTS if ablation else ["full"]:
-        preset, label = VARIANTS[name]
-        config = experiment(out, settings, preset, data["manifests"], data["cues"], data["descriptions"])
+    for name in names:
+        preset, label, changes = VARIANTS[name]
+        config = experiment(out, settings, preset, data["manifests"], data["cues"], data["descriptions"], changes)
         results[name] = stages.run(f"train {label}", lambda c=config, n=name: train_variant(out / "runs" / n, c),
-                                   lambda r: f"test UAR {r['test']['uar'] * 100:.2f}")
+                                   _trained_line)
     full = results["full"]["test"]
     report = {"uar": full["uar"], "war": full["war"], "per_class_recall": full["per_class_recall"],
               "confusion": full["confusion"], "class_names": full["class_names"], "num_clips": full["num_clips"],
               "held_out_identities": len(data["synth"]["identities"]["test"]), "cues": settings.cues,
               "pretrain": data["clip"]}
     if ablation:
-        probes = stages.run("linear probes", lambda: run_probes(out, data["train"], data["test"], data["cues"],
-                                                                data["synth"]["classes"], settings.seed),
-                            lambda p: ", ".join(f"{PROBE_LABELS[k]} UAR {v['uar'] * 100:.2f}" for k, v in p.items()))
+        probes = {}
+        if probing:
+            probes = stages.run("linear probes", lambda: run_probes(out, data["train"], data["test"], data["cues"],
+                                                                    data["synth"]["classes"], settings.seed),
+                                lambda p: ", ".join(f"{PROBE_LABELS[k]} UAR {v['uar'] * 100:.2f}" for k, v in p.items()))
         report["ablation"] = write_ablation(out, results, probes)
     shown = next((r for r in data["test"] if r.label != "neutral"), data["test"][0])
     stages.run("report", lambda: write_report(out, report, shown, data["cues"], data["descriptions"]),
@@ -248,6 +283,13 @@ def _run_stages(out: Path, settings: DemoSettings, ablation: bool, progress: boo
     report["seconds"] = round(time.perf_counter() - start, 1)
     atomic.write_text(out / "report.json", json.dumps(report, indent=2) + "\n")  # once every time is known
     return report
+
+
+def _trained_line(results: dict) -> str:
+    """A trained variant's stage line: its test UAR, and for a zero-shot run the UAR / WAR of each score."""
+    test = results["test"]
+    return (f"test {by_score_line(test)}" if results.get("zero_shot") and by_score_line(test)
+            else f"test UAR {test['uar'] * 100:.2f}")
 
 
 def _claim_folder(out: Path, settings: DemoSettings, force: bool) -> RunLock:

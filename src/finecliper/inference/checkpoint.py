@@ -173,6 +173,6 @@ def load_model(checkpoint: str | Path, overrides: Sequence[str] = (),
     check_compatible(record, names, backbone_identity(cfg.model), str(checkpoint), check_classes=False)
     # A TorchScript archive runs code when loaded: only from a path the user named, never the record's.
     user_named = any(o.split("=", 1)[0].strip() == "model.weights" for o in overrides)
-    model = build_model(cfg.model, names, allow_torchscript=user_named)
+    model = build_model(cfg.model, names, allow_torchscript=user_named, zero_shot=cfg.train.zero_shot)
     load_trainable(model, state, str(checkpoint))
     return model, cfg, record

@@ -17,8 +17,9 @@ Per clip, the same path as evaluation, minus the offline stages a user has not r
 Frames given in memory are written losslessly (BMP) to a temporary frame folder first, so they take
 exactly the path of a frame folder.
 
-Probabilities [OURS]: the PN loss is CE(τ·cos(z, p)) + CE(−τ·cos(z, n)); the product of those two
-softmaxes, renormalised, is softmax(τ·s) with s = cos(z, p) − cos(z, n), the score evaluation ranks by.
+Probabilities [OURS]: the PN loss is CE(τ·cos(z, p)) + CE(−τ·cos(z, n)) (or, with model.pn_loss=joint,
+CE(τ·s)); the product of those two softmaxes, renormalised, is softmax(τ·s) with s = cos(z, p) − cos(z, n),
+the score evaluation ranks by (a zero-shot checkpoint's s is model.zero_shot_score's, docs/design.md §3).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class Prediction:
     path: str
     label: str  # the most likely class
     probabilities: dict[str, float]  # class -> softmax(τ·s), in the checkpoint's class order
-    scores: dict[str, float]  # class -> PN score s = cos(z, p) − cos(z, n)
+    scores: dict[str, float]  # class -> PN score s = cos(z, p) − cos(z, n) (zero-shot: model.zero_shot_score's)
     frames: int  # frames in the clip
     face_cropped: bool  # True: a raw video, cut to the main face; False: used whole
     weight: float  # w of the video features (1.0: no description was used)

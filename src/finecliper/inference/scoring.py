@@ -25,20 +25,27 @@ def forward(model, batch: dict, device: torch.device, precision: str = "auto") -
 
 @torch.no_grad()
 def score(model, dataset, indices: Sequence[int], batch_size: int, workers: int, device: torch.device,
-          precision: str = "auto", progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """PN scores (N, C) and labels (N,; -1 for a clip without one) of the clips `indices` of `dataset`,
-    in that order, in evaluation mode (the model's mode is restored afterwards)."""
+          precision: str = "auto", progress: bool = False) -> dict[str, np.ndarray]:
+    """The clips `indices` of `dataset`, in that order, in evaluation mode (the model's mode is restored
+    afterwards): {"scores": (N, C) the model's decision scores, "labels": (N,; -1 for a clip without one),
+    "pos_sim": (N, C), "neg_sim": (N, C) or absent without negative sentences}. The similarities let an
+    evaluation report every score kind (model/pn.py) from one pass."""
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, sampler=list(indices), num_workers=workers, collate_fn=collate,
         worker_init_fn=worker_init if workers else None, pin_memory=device.type == "cuda",
     )
     was_training = model.training
     model.eval()
-    scores, labels = [], []
+    parts: dict[str, list[np.ndarray]] = {"scores": [], "labels": [], "pos_sim": [], "neg_sim": []}
     for batch in tqdm(loader, desc="eval", unit="batch", dynamic_ncols=True, disable=not progress):
-        labels.append(batch.pop("labels", torch.full((len(batch["ids"]),), -1)).numpy())
-        scores.append(forward(model, batch, device, precision)["scores"].float().cpu().numpy())
+        parts["labels"].append(batch.pop("labels", torch.full((len(batch["ids"]),), -1)).numpy())
+        out = forward(model, batch, device, precision)
+        for key in ("scores", "pos_sim", "neg_sim"):
+            if out[key] is not None:
+                parts[key].append(out[key].float().cpu().numpy())
     model.train(was_training)
-    if not scores:
-        return np.zeros((0, len(model.class_names)), np.float32), np.zeros(0, np.int64)
-    return np.concatenate(scores), np.concatenate(labels)
+    if not parts["labels"]:
+        empty = np.zeros((0, len(model.class_names)), np.float32)
+        return {"scores": empty, "labels": np.zeros(0, np.int64), "pos_sim": empty,
+                **({"neg_sim": empty} if model.cfg.use_negative else {})}
+    return {key: np.concatenate(value) for key, value in parts.items() if value}

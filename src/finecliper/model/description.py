@@ -1,7 +1,8 @@
 """The high-level branch: aligning the clip with its fine-grained description and mixing the two.
 
 `d` is the unit text embedding of the refined description. Alignment [PAPER] is a symmetric InfoNCE
-between clip and description embeddings within the batch. The clip embedding used for classification
+between clip and description embeddings over the global batch: under `torchrun` the processes' rows
+are gathered with their gradients (model/gather.py). The clip embedding used for classification
 is z = normalise(w·v + (1 - w)·d), with w = sigmoid(g([v; d])) learned per sample [PAPER: adaptive
 beat every fixed w] or a fixed number (the ablation). A clip with no description uses w = 1.
 """
@@ -34,8 +35,16 @@ def mix(v: torch.Tensor, d: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return F.normalize(w * v + (1 - w) * d, dim=-1)
 
 
-def alignment_loss(v: torch.Tensor, d: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """Symmetric InfoNCE between matching rows of unit v and d, both (N, D)."""
-    logits = scale * v @ d.t()  # (N, N)
-    target = torch.arange(v.shape[0], device=v.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+def alignment_loss(v: torch.Tensor, d: torch.Tensor, has: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+    """Symmetric InfoNCE between matching rows of unit v and d, both (N, D), over the rows where `has` (N,)
+    is true: a row without a description is neither a query nor a candidate. Masked rather than indexed,
+    so that the shapes (and the processes' gathered rows) never depend on which clips have texts."""
+    logits = scale * v @ d.t()  # (N, N): clip i against description j
+    absent = ~has[None, :]
+    # Absent rows are ignored as queries (ignore_index) and masked as candidates; finite, never -inf, so
+    # that a row left without any candidate cannot make a NaN.
+    target = torch.where(has, torch.arange(v.shape[0], device=v.device), -100)
+    lowest = torch.finfo(logits.dtype).min
+    clip_to_text = F.cross_entropy(logits.masked_fill(absent, lowest), target, ignore_index=-100, reduction="sum")
+    text_to_clip = F.cross_entropy(logits.t().masked_fill(absent, lowest), target, ignore_index=-100, reduction="sum")
+    return 0.5 * (clip_to_text + text_to_clip) / has.sum().clamp(min=1)

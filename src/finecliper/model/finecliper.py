@@ -27,6 +27,7 @@ from finecliper.errors import UserError
 from finecliper.model.adapter import Adapter, bottleneck_width, inject_adapters
 from finecliper.model.backbone import Backbone, load_backbone
 from finecliper.model.description import AdaptiveWeight, alignment_loss, mix
+from finecliper.model.gather import gather_rows, world_size
 from finecliper.model.pn import pn_losses, pn_scores, pn_sentences
 from finecliper.model.temporal import TemporalFusion
 
@@ -43,13 +44,17 @@ class FineCLIPER(nn.Module):
     is what a checkpoint holds. `forward(batch)` gives embeddings, PN scores and losses (module docstring).
     """
 
-    def __init__(self, cfg: ModelConfig, class_names: list[str], backbone: Backbone | None = None):
+    def __init__(self, cfg: ModelConfig, class_names: list[str], backbone: Backbone | None = None,
+                 zero_shot: bool = False):
         super().__init__()
         cfg.validate()
         if len(class_names) < 2:
             raise UserError(f"a classifier needs at least 2 classes, got {class_names}")
         self.cfg = cfg
         self.class_names = list(class_names)
+        # The decision score: pos - neg once the PN adapters have trained; a zero-shot run's never do, so it
+        # scores as model.zero_shot_score says (docs/design.md §3).
+        self.score_kind = cfg.zero_shot_score if zero_shot else "pos_minus_neg"
         if backbone is None:
             backbone = load_backbone(cfg.backbone, cfg.weights, cfg.tokenizer)
         self.tokenizer = backbone.tokenizer
@@ -225,7 +230,8 @@ class FineCLIPER(nn.Module):
 
     def _mix_descriptions(self, batch: dict, v: torch.Tensor, scale: torch.Tensor):
         """(w, z, d, alignment loss) of the batch's clips with descriptions mixed in; clips without one keep
-        w = 1 and z = v exactly (d and the loss are None when no clip has one)."""
+        w = 1 and z = v exactly (d and the loss are None when no clip has one). In training under
+        `torchrun` the loss is the global batch's (docs/design.md §3), computed on every process."""
         b = v.shape[0]
         weight = v.new_ones(b)
         texts = batch.get("descriptions") or [None] * b
@@ -233,13 +239,17 @@ class FineCLIPER(nn.Module):
             raise UserError(f"the batch has {b} clips but {len(texts)} descriptions")
         # Decided on the host: no device tensor is read back (a sync) to choose the path.
         keep = [bool(t and t.strip()) for t in texts]
-        if not any(keep):
+        global_batch = self.training and torch.is_grad_enabled() and world_size() > 1
+        if not any(keep) and not global_batch:
             return weight, v, None, None
-        present = [t for t, k in zip(texts, keep, strict=True) if k]
+        # With the global batch every process runs the same graph, whatever its texts: gathering is a
+        # collective in both passes, and DDP expects the same parameters used everywhere. A process without
+        # any text encodes an empty placeholder that no clip uses (its gradients are exactly zero).
+        present = [t for t, k in zip(texts, keep, strict=True) if k] or [""]
         d_present = F.normalize(self.encode_text(present, "desc"), dim=-1).to(v.dtype)
         # One small copy to the device; index ops instead of boolean-mask indexing (which syncs).
-        rows = torch.tensor([i for i, k in enumerate(keep) if k], device=v.device)
-        has = torch.zeros(b, dtype=torch.bool, device=v.device).index_fill_(0, rows, True)
+        rows = torch.tensor([i for i, k in enumerate(keep) if k] or [0], device=v.device)
+        has = torch.tensor(keep, device=v.device)
         d = v.new_zeros(v.shape).index_copy(0, rows, d_present)
         if self.weight_gate is not None:
             w = self.weight_gate(v, d).to(v.dtype)
@@ -247,14 +257,22 @@ class FineCLIPER(nn.Module):
             w = v.new_full((b,), float(self.cfg.video_weight))
         weight = torch.where(has, w, weight)
         z = torch.where(has[:, None], mix(v, d, weight), v)  # clips without text keep v exactly
-        return weight, z, d, alignment_loss(v.index_select(0, rows), d_present, scale)
+        if global_batch:
+            # One collective for both embeddings and the mask (a constant column: it gets no gradient).
+            rows_all = gather_rows(torch.cat([v, d, has[:, None].to(v.dtype)], dim=1))
+            dim = v.shape[1]
+            loss = alignment_loss(rows_all[:, :dim], rows_all[:, dim:2 * dim], rows_all[:, -1] > 0.5, scale)
+        else:
+            loss = alignment_loss(v, d, has, scale)
+        return weight, z, (d if any(keep) else torch.zeros_like(d)), loss
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor | None]:
         """Returns:
         video (B, D) unit clip embedding v; description (B, D) unit description embedding d or None;
         weight (B,) the weight w of v; embedding (B, D) the unit embedding z used to classify;
         pos_sim, neg_sim (B, C) cosines to the PN sentences (neg_sim None without negatives);
-        scores (B, C); and, when labels or descriptions allow, loss_pos, loss_neg, loss_align and loss.
+        scores (B, C), by `score_kind`; and, when labels or descriptions allow, the PN terms (loss_pos and
+        loss_neg, or loss_pn with model.pn_loss=joint), loss_align and loss.
         """
         v = F.normalize(self.encode_clip(batch), dim=-1)
         scale = self.logit_scale
@@ -266,15 +284,15 @@ class FineCLIPER(nn.Module):
         p, n = self.pn_embeddings()
         pos_sim = z @ p.to(z.dtype).t()  # (B, C)
         neg_sim = None if n is None else z @ n.to(z.dtype).t()  # (B, C)
-        out.update(weight=weight, embedding=z, pos_sim=pos_sim, neg_sim=neg_sim, scores=pn_scores(pos_sim, neg_sim))
+        out.update(weight=weight, embedding=z, pos_sim=pos_sim, neg_sim=neg_sim, scores=pn_scores(pos_sim, neg_sim, self.score_kind))
 
         labels = batch.get("labels")
         losses = []
         if labels is not None:
             labels = labels.to(v.device)
-            loss_pos, loss_neg = pn_losses(pos_sim, neg_sim, labels, scale)
-            out.update(loss_pos=loss_pos, loss_neg=loss_neg)
-            losses += [loss_pos, loss_neg]
+            terms = pn_losses(pos_sim, neg_sim, labels, scale, self.cfg.pn_loss)
+            out.update(terms)
+            losses += list(terms.values())
         if loss_align is not None:
             out["loss_align"] = loss_align
             losses.append(self.cfg.align_weight * loss_align)

@@ -20,6 +20,7 @@ from finecliper.errors import UserError
 from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
 from finecliper.inference.scoring import score
+from finecliper.model.pn import SCORES
 from finecliper.paths import output_folder
 from finecliper.training import distributed
 from finecliper.training.distributed import Dist
@@ -30,27 +31,40 @@ from finecliper.training.run_inputs import classes_present, descriptions_summary
 
 def predict(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
             progress: bool = False) -> dict[str, np.ndarray]:
-    """{"pred": (N,), "label": (N,), "scores": (N, C)} in dataset order, on every process."""
+    """{"pred": (N,), "label": (N,), "scores": (N, C), "pos_sim", "neg_sim" (N, C; neg_sim absent without
+    negative sentences)} in dataset order, on every process."""
     indices = np.arange(dist.rank, len(dataset), dist.world, dtype=np.int64)
-    scores, labels = score(model, dataset, indices.tolist(), batch_size, workers, dist.device, precision,
-                           progress=progress and dist.main)
-    parts = dist.gather({"index": indices, "scores": scores, "label": labels})
+    mine = score(model, dataset, indices.tolist(), batch_size, workers, dist.device, precision,
+                 progress=progress and dist.main)
+    parts = dist.gather({"index": indices, **mine})
     index = np.concatenate([p["index"] for p in parts])
     order = np.argsort(index)
     if not np.array_equal(index[order], np.arange(len(dataset))):
         raise RuntimeError("evaluation shards did not cover every clip exactly once")
-    all_scores = np.concatenate([p["scores"] for p in parts])[order]
-    return {"pred": all_scores.argmax(axis=1), "label": np.concatenate([p["label"] for p in parts])[order],
-            "scores": all_scores}
+    out = {key: np.concatenate([p[key] for p in parts])[order] for key in mine}
+    out["label"] = out.pop("labels")
+    out["pred"] = out["scores"].argmax(axis=1)
+    return out
 
 
 def evaluate(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
              progress: bool = False) -> dict:
-    """UAR, WAR, per-class recall and confusion matrix of `model` on a labelled dataset."""
+    """UAR, WAR, per-class recall and confusion matrix of `model` on a labelled dataset, by the model's
+    decision score (`score`), and under "by_score" the same metrics for every score kind (model/pn.py),
+    so that a zero-shot run reports both pos - neg and pos alone."""
     out = predict(model, dataset, dist, batch_size, workers, precision, progress)
     if (out["label"] < 0).any():
         raise UserError("the manifest has clips without a label; evaluation needs a labelled manifest")
-    return classification_metrics(out["label"], out["pred"], list(model.class_names))
+    metrics = classification_metrics(out["label"], out["pred"], list(model.class_names))
+    metrics["score"] = model.score_kind
+    metrics["by_score"] = {}
+    for kind in SCORES:
+        if kind == "pos_minus_neg" and "neg_sim" not in out:
+            continue  # positive sentences only: there is one score
+        scores = out["pos_sim"] - out["neg_sim"] if kind == "pos_minus_neg" else out["pos_sim"]
+        metrics["by_score"][kind] = classification_metrics(out["label"], scores.argmax(axis=1),
+                                                           list(model.class_names))
+    return metrics
 
 
 def write_metrics(metrics: dict, out_dir: str | Path, stem: str, title: str = "") -> None:
@@ -85,6 +99,8 @@ def evaluate_checkpoint(checkpoint: str, manifest: str, out_dir: str | None, ove
         write_metrics(metrics, out, "metrics", f"{Path(checkpoint).stem} on {Path(manifest).stem}")
         results = {"name": cfg.name, "preset": cfg.preset, "dataset": dataset or cfg.data.dataset,
                    "fold": fold_of(records), "select_on": cfg.data.select_on, "zero_shot": zero_shot,
+                   # A "best" checkpoint records the split it was selected on; any other is a last epoch.
+                   "selection": record.get("selection", {}).get("split", "last"),
                    "checkpoint": str(checkpoint), "test": metrics,
                    "classes": {"scored": names, "test": classes_present(records, names)},
                    "descriptions": descriptions_summary(cfg, {"test": data}, model.tokenizer, model.context_length)}

@@ -43,3 +43,17 @@ def classification_metrics(labels, preds, class_names: list[str]) -> dict:
 def uar_war_line(metrics: dict) -> str:
     """The one-line summary `finecliper train` and `eval` print: UAR and WAR in %, and the number of clips."""
     return f"UAR {metrics['uar'] * 100:.2f}  WAR {metrics['war'] * 100:.2f}  ({metrics['num_clips']} clips)"
+
+
+SCORE_TITLES = {"pos_minus_neg": "pos - neg", "pos": "pos alone"}
+
+
+def by_score_line(metrics: dict) -> str | None:
+    """UAR / WAR under each score kind (evaluate's "by_score"), the decision score marked; None when there
+    is only one kind (positive sentences only)."""
+    kinds = metrics.get("by_score", {})
+    if len(kinds) < 2:
+        return None
+    parts = [f"{SCORE_TITLES[k]}{' (used)' if k == metrics.get('score') else ''} UAR {m['uar'] * 100:.2f} "
+             f"WAR {m['war'] * 100:.2f}" for k, m in kinds.items()]
+    return "scored by " + "; ".join(parts)

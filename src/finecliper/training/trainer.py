@@ -2,10 +2,12 @@
 
 Per epoch: a seeded clip order (sampler.py), micro-batches with gradient accumulation under bf16
 autocast on GPU, AdamW on the trainable tensors only, warm-up then cosine learning rate; after the
-epoch, UAR on the selection split (the held-out validation share by default, or the test fold when
-asked, as peer code does) decides the best checkpoint. At the end the best checkpoint is scored once
-on the test fold. Every `checkpoint_every` optimizer steps the weights and resume state are written,
-so `--resume` after a kill continues with exactly the batches an unbroken run would have seen.
+epoch, UAR on the selection split (data.select_on: the held-out validation share by default, or the
+test fold when asked, as peer code does) decides the best checkpoint; with nothing to select on
+("last", or a zero-shot run) the last epoch is kept. At the end that checkpoint is scored once on the
+test fold, and results.json records the protocol as "selection". Every `checkpoint_every` optimizer
+steps the weights and resume state are written, so `--resume` after a kill continues with exactly the
+batches an unbroken run would have seen.
 
 Run directory: config.yaml (resolved), metrics.jsonl, tensorboard/, checkpoints/{best,last}.safetensors
 (+ .json records), resume.pt, results.json (with the run's class sets and, per split, its descriptions:
@@ -57,7 +59,7 @@ from finecliper.training.split import stratified_split
 
 log = logging.getLogger(__name__)
 
-LOSS_KEYS = ("loss", "loss_pos", "loss_neg", "loss_align")  # logged when the model returns them
+LOSS_KEYS = ("loss", "loss_pos", "loss_neg", "loss_pn", "loss_align")  # logged when the model returns them
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -154,7 +156,7 @@ class Trainer:
         self.dist = distributed.setup(device)
         self.class_names = dataset_classes(cfg.data.dataset)
         torch.manual_seed(cfg.train.seed)
-        self.model = build_model(cfg.model, self.class_names).to(self.dist.device)
+        self.model = build_model(cfg.model, self.class_names, zero_shot=cfg.train.zero_shot).to(self.dist.device)
         self.identity = backbone_identity(cfg.model)
         self._make_datasets()
         self._make_optimisation()
@@ -179,7 +181,9 @@ class Trainer:
         hold_out = cfg.data.select_on == "val" and not cfg.train.zero_shot
         self.fit_records, val_records = (stratified_split(train_records, cfg.data.val_fraction, cfg.train.seed)
                                          if hold_out else (train_records, []))
-        self.select_records = val_records if cfg.data.select_on == "val" else self.test_records
+        self.select_records = {"val": val_records, "test": self.test_records, "last": []}[cfg.data.select_on]
+        # The protocol this run follows, recorded in its results: nothing to select on means the last epoch.
+        self.selection = cfg.data.select_on if self.select_records else "last"
         if cfg.train.zero_shot:  # zero-shot training never sees a label
             self.fit_records = [dataclasses.replace(r, label=None) for r in self.fit_records]
         # Every split's dataset up front: a bad manifest, cue store or descriptions file fails before
@@ -334,7 +338,7 @@ class Trainer:
         tunable, total = self.model.count_parameters()
         log.info("training %s on %d clips, selecting on %s (%d clips); %d tunable / %d parameters",
                  self.cfg.preset, len(self.train_set),
-                 "nothing (last epoch)" if not self.select_records else self.cfg.data.select_on,
+                 "nothing (last epoch)" if self.selection == "last" else self.selection,
                  len(self.select_records), tunable, total)
         while self.epoch < self.cfg.train.epochs:
             self.train_epoch()
@@ -440,6 +444,7 @@ class Trainer:
         results = {
             "name": self.cfg.name, "preset": self.cfg.preset, "dataset": self.cfg.data.dataset,
             "fold": fold_of(self.test_records or self.fit_records), "select_on": self.cfg.data.select_on,
+            "selection": self.selection,
             "zero_shot": self.cfg.train.zero_shot, "checkpoint": str(self.ckpt_dir / f"{chosen}.safetensors"),
             "best_epoch": self.best["epoch"], "epochs": self.cfg.train.epochs,
         }
