@@ -60,8 +60,10 @@ class DataConfig:
     image_size: int | None = None
     # Training augmentation (frames, cues and landmarks share each clip's crop and flip).
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # DataLoader worker processes per GPU (or per process on CPU).
+    # DataLoader worker processes per GPU (or per process on CPU); they persist over epochs and evaluations.
     workers: int = 4
+    # Batches each worker prepares ahead (torch's DataLoader prefetch_factor); used only with workers.
+    prefetch_factor: int = 2
     # [OURS] Stratified, seeded share of the training fold held out for model selection.
     val_fraction: float = 0.1
     # "val": select the best epoch on the held-out split, score the test fold once (default);
@@ -90,6 +92,8 @@ class TrainConfig:
     tensorboard: bool = True
     # Zero-shot protocol: train on (video, text) pairs only, without labels (alignment loss alone).
     zero_shot: bool = False
+    # torch.compile the frozen towers (docs/design.md §3): faster steps on GPU after a compile of minutes.
+    compile: bool = False
 
 
 @dataclass
@@ -118,3 +122,5 @@ class ExperimentConfig:
         self.data.augment.validate()
         if self.data.workers < 0:
             raise UserError(f"data.workers must be >= 0, got {self.data.workers}")
+        if self.data.prefetch_factor < 1:
+            raise UserError(f"data.prefetch_factor must be at least 1, got {self.data.prefetch_factor}")

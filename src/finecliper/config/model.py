@@ -68,8 +68,10 @@ class ModelConfig:
     # τ of the PN loss [OURS: CLIP's logit scale, 100]; learn_logit_scale makes it a trainable head.
     logit_scale: float = 100.0
     learn_logit_scale: bool = False
-    # Recompute activations in the backward pass of the frozen towers to save memory.
-    gradient_checkpointing: bool = False
+    # Recompute activations in the backward pass of the frozen towers to save memory: true, false, or "auto"
+    # (on when the estimated activation memory of a training step does not fit the device's free memory;
+    # training/memory.py decides once the model is on its device, and logs why).
+    gradient_checkpointing: bool | str = False
 
     def validate(self) -> None:
         """Check values that types alone cannot; raise UserError with one sentence."""
@@ -99,6 +101,8 @@ class ModelConfig:
             raise UserError(f"video_weight must be in [0, 1] or null (adaptive), got {self.video_weight}")
         if "{label}" not in self.positive_template or "{label}" not in self.negative_template:
             raise UserError("positive_template and negative_template must both contain '{label}'")
+        if isinstance(self.gradient_checkpointing, str) and self.gradient_checkpointing != "auto":
+            raise UserError(f"gradient_checkpointing must be true, false or auto, got {self.gradient_checkpointing!r}")
         if self.logit_scale <= 0:
             raise UserError(f"logit_scale must be positive, got {self.logit_scale}")
 

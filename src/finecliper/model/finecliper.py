@@ -90,7 +90,7 @@ class FineCLIPER(nn.Module):
         self._warned_no_description = False
 
         self._freeze()
-        if cfg.gradient_checkpointing:
+        if cfg.gradient_checkpointing is True:  # "auto" is decided on the device (training/memory.py)
             self.enable_gradient_checkpointing()
 
     # ----------------------------------------------------------------------------------- parameters
@@ -172,8 +172,9 @@ class FineCLIPER(nn.Module):
         else:
             ids, attention_mask = self._tokenize(texts)
         device = self.clip.text_projection.weight.device
-        ids = ids.to(device)
-        attention_mask = None if attention_mask is None else attention_mask.to(device)
+        # Non-blocking: a blocking copy would make the host wait for the queued image passes (docs/design.md §3).
+        ids = ids.to(device, non_blocking=True)
+        attention_mask = None if attention_mask is None else attention_mask.to(device, non_blocking=True)
         with self.text_branch.use(branch):
             pooled = self.clip.text_model(input_ids=ids, attention_mask=attention_mask).pooler_output
         return self.clip.text_projection(pooled)  # (N, D)
@@ -239,8 +240,12 @@ class FineCLIPER(nn.Module):
             return weight, v, None, None
         present = [t for t, k in zip(texts, keep, strict=True) if k]
         d_present = F.normalize(self.encode_text(present, "desc"), dim=-1).to(v.dtype)
-        # One small copy to the device; index ops instead of boolean-mask indexing (which syncs).
-        rows = torch.tensor([i for i, k in enumerate(keep) if k], device=v.device)
+        # The rows come indexed by `collate` and moved with the batch (pinned, non-blocking); built here only
+        # for a hand-made batch. Index ops instead of boolean-mask indexing (which syncs).
+        rows = batch.get("description_rows")
+        if rows is None:
+            rows = torch.tensor([i for i, k in enumerate(keep) if k])
+        rows = rows.to(v.device, non_blocking=True)
         has = torch.zeros(b, dtype=torch.bool, device=v.device).index_fill_(0, rows, True)
         d = v.new_zeros(v.shape).index_copy(0, rows, d_present)
         if self.weight_gate is not None:

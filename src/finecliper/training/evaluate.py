@@ -26,11 +26,12 @@ from finecliper.training.plots import save_confusion_png
 
 
 def predict(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
-            progress: bool = False) -> dict[str, np.ndarray]:
-    """{"pred": (N,), "label": (N,), "scores": (N, C)} in dataset order, on every process."""
+            progress: bool = False, loaders: dict | None = None, prefetch_factor: int = 2) -> dict[str, np.ndarray]:
+    """{"pred": (N,), "label": (N,), "scores": (N, C)} in dataset order, on every process. `loaders`: kept
+    loaders with persistent workers (`scoring.score`)."""
     indices = np.arange(dist.rank, len(dataset), dist.world, dtype=np.int64)
     scores, labels = score(model, dataset, indices.tolist(), batch_size, workers, dist.device, precision,
-                           progress=progress and dist.main)
+                           progress=progress and dist.main, loaders=loaders, prefetch_factor=prefetch_factor)
     parts = dist.gather({"index": indices, "scores": scores, "label": labels})
     index = np.concatenate([p["index"] for p in parts])
     order = np.argsort(index)
@@ -42,9 +43,9 @@ def predict(model, dataset, dist: Dist, batch_size: int, workers: int, precision
 
 
 def evaluate(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
-             progress: bool = False) -> dict:
+             progress: bool = False, loaders: dict | None = None, prefetch_factor: int = 2) -> dict:
     """UAR, WAR, per-class recall and confusion matrix of `model` on a labelled dataset."""
-    out = predict(model, dataset, dist, batch_size, workers, precision, progress)
+    out = predict(model, dataset, dist, batch_size, workers, precision, progress, loaders, prefetch_factor)
     if (out["label"] < 0).any():
         raise UserError("the manifest has clips without a label; evaluation needs a labelled manifest")
     return classification_metrics(out["label"], out["pred"], list(model.class_names))

@@ -8,7 +8,11 @@ in `ClipCues`. The entry owns everything specific to it, on the way from the sto
    holds them (read at some size, or cut to the store's face boxes);
 2. `transform`: the clip's spatial transform (crop, resize, flip), including what a horizontal flip means
    for it beyond mirroring (which indices or classes are the subject's left and right);
-3. `render`: an RGB image per frame at model resolution, for the image tower.
+3. `render`: an RGB image per frame at model resolution, for the image tower; split, for transport, into
+   `transport` (what a dataset item carries, on the CPU) and `render_device` (the rest, on the training
+   device after the batch has moved; docs/design.md §4). By default the item carries the rendered image
+   and the device does nothing more; a kind whose rendering is a lookup or drawing that can run on the
+   device carries the smaller data instead (parsing: class ids, 1 byte a pixel instead of 3).
 
 `check`, `example` and `side_x` describe a valid array, a frontal upright face's cues, and where the subject's
 right and left lie in them: the store validates with the first, the registry-wide tests use the other two.
@@ -22,6 +26,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from finecliper.registry import Registry
 
@@ -69,6 +74,15 @@ class CueKind(ABC):
     def render(self, data: np.ndarray, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """(T, S, S, 3) uint8 RGB images for the image tower, from transformed data, the transformed frames
         (T, S, S, 3) uint8 (before colour jitter) and per-frame face validity (T,) bool."""
+
+    def transport(self, data: np.ndarray, frames: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """What a dataset item carries for this kind (arguments as `render`); `render_device` of the batch
+        of these must equal `render`. Default: the rendered (T, S, S, 3) uint8 image."""
+        return self.render(data, frames, valid)
+
+    def render_device(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, T, ...) stacked `transport` arrays, on the model's device -> (B, T, S, S, 3) uint8 RGB images."""
+        return batch
 
     @abstractmethod
     def example(self, num_frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:
