@@ -80,12 +80,8 @@ class FineCLIPER(nn.Module):
 
         positive, negative = pn_sentences(class_names, cfg.positive_template, cfg.negative_template, cfg.negation)
         self.positive_sentences, self.negative_sentences = positive, negative
-        pos_ids, pos_mask = self._tokenize(positive)
-        self.register_buffer("pos_ids", pos_ids, persistent=False)
-        self.register_buffer("pos_mask", pos_mask, persistent=False)
-        neg_ids, neg_mask = self._tokenize(negative)
-        self.register_buffer("neg_ids", neg_ids, persistent=False)
-        self.register_buffer("neg_mask", neg_mask, persistent=False)
+        self.register_buffer("pos_ids", self._tokenize(positive), persistent=False)
+        self.register_buffer("neg_ids", self._tokenize(negative), persistent=False)
         self._pn_cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._warned_no_description = False
 
@@ -149,14 +145,13 @@ class FineCLIPER(nn.Module):
 
     # ------------------------------------------------------------------------------------- encoders
 
-    def _tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        # Padded to the longest text, not to the context length: the text tower is causal and pools at
-        # the end-of-text token, so padding after it changes nothing but the cost (PN sentences are a
-        # dozen tokens of CLIP's 77).
-        enc = self.tokenizer(
-            texts, padding="longest", truncation=True, max_length=self.context_length, return_tensors="pt"
-        )
-        return enc["input_ids"], enc["attention_mask"]
+    def _tokenize(self, texts: list[str]) -> torch.Tensor:
+        # Padded at the end to the longest text, not to the context length: the text tower is causal and
+        # pools at the end-of-text token, so padding after it changes nothing but the cost (PN sentences
+        # are a dozen tokens of CLIP's 77), and needs no attention mask (with one, transformers checks the
+        # mask on the host: a device sync in every step).
+        return self.tokenizer(texts, padding="longest", truncation=True, max_length=self.context_length,
+                              return_tensors="pt")["input_ids"]
 
     def encode_images(self, images: torch.Tensor, branch: str) -> torch.Tensor:
         """(N, 3, H, W) -> (N, D) projected CLIP image embeddings through `branch`'s adapters."""
@@ -166,11 +161,9 @@ class FineCLIPER(nn.Module):
 
     def encode_text(self, texts: list[str] | torch.Tensor, branch: str,
                     attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Strings (or token ids) -> (N, D) projected CLIP text embeddings through `branch`'s adapters."""
-        if isinstance(texts, torch.Tensor):
-            ids = texts
-        else:
-            ids, attention_mask = self._tokenize(texts)
+        """Strings (or token ids, with their attention mask when padded before the end) -> (N, D) projected
+        CLIP text embeddings through `branch`'s adapters."""
+        ids = texts if isinstance(texts, torch.Tensor) else self._tokenize(texts)
         device = self.clip.text_projection.weight.device
         # Non-blocking: a blocking copy would make the host wait for the queued image passes (docs/design.md §3).
         ids = ids.to(device, non_blocking=True)
@@ -186,10 +179,10 @@ class FineCLIPER(nn.Module):
         """
         if not self.training and self._pn_cache is not None:
             return self._pn_cache
-        p = F.normalize(self.encode_text(self.pos_ids, "pos", self.pos_mask), dim=-1)
+        p = F.normalize(self.encode_text(self.pos_ids, "pos"), dim=-1)
         n = None
         if self.cfg.use_negative:
-            n = F.normalize(self.encode_text(self.neg_ids, "neg", self.neg_mask), dim=-1)
+            n = F.normalize(self.encode_text(self.neg_ids, "neg"), dim=-1)
         if self.training:
             return p, n
         self._pn_cache = (p, n)
