@@ -101,8 +101,8 @@ def test_pos_and_neg_branches_differ_once_their_adapters_differ():
             if isinstance(module, Adapter):
                 module.up.weight.normal_(0, 0.5)
         ids = model.pos_ids[:2]
-        pos = model.encode_text(ids, "pos", model.pos_mask[:2])
-        neg = model.encode_text(ids, "neg", model.pos_mask[:2])
+        pos = model.encode_text(ids, "pos")
+        neg = model.encode_text(ids, "neg")
     assert not torch.allclose(pos, neg)
 
 

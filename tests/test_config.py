@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from finecliper.config.experiment import ExperimentConfig
 from finecliper.config.model import ModelConfig
 from finecliper.config.presets import PAPER_TUNABLE_M, model_config
 from finecliper.config.strict import apply_overrides, from_dict
@@ -43,11 +44,27 @@ def test_overrides_parse_yaml_values_and_check_types():
         pytest.param("pn_loss=both", "pn_loss must be one of separate, joint, got 'both'", id="unknown-pn-loss"),
         pytest.param("zero_shot_score=neg", "zero_shot_score must be one of pos_minus_neg, pos, got 'neg'",
                      id="unknown-zero-shot-score"),
+        pytest.param("gradient_checkpointing=sometimes", "gradient_checkpointing must be true, false or auto",
+                     id="checkpointing-word"),
     ],
 )
 def test_bad_overrides_are_refused(override, message):
     with pytest.raises(UserError, match=message):
         model_config("B16", [override])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        pytest.param("data.prefetch_factor=0", "data.prefetch_factor must be at least 1, got 0", id="no-prefetch"),
+        pytest.param("data.prefetch_factor=two", "must be int", id="prefetch-not-an-int"),
+        pytest.param("train.compile=yes", "must be bool", id="compile-not-a-bool"),
+        pytest.param("data.workers=-1", "data.workers must be >= 0", id="negative-workers"),
+    ],
+)
+def test_bad_experiment_overrides_are_refused(override, message):
+    with pytest.raises(UserError, match=message):
+        apply_overrides(ExperimentConfig(), [override]).validate()
 
 
 def test_partial_mapping_from_yaml_updates_the_default():

@@ -16,6 +16,7 @@ from finecliper.data.images import resize_stack
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.palettes import PALETTES, get_palette
+from finecliper.data.prepare import prepare_batch
 from finecliper.data.spatial import SpatialParams, center_box
 from finecliper.errors import UserError
 from media import numbered_frames, write_frames
@@ -118,8 +119,8 @@ def test_the_dataset_returns_each_kind_it_is_asked_for(name, tmp_path):
     record = ClipRecord("a", "a", "anger", N, "train", 1, "dfew", "faces", str(tmp_path))
     data = ClipDataset([record], ["anger"], train=True, num_frames=4, size=32, cues=store.root, branches=[name])
     batch = collate([data[0], data[0]])
-    assert batch[name].shape == (2, 4, 3, 32, 32)
-    assert set(batch) == {"frames", name, "descriptions", "labels", "ids"}
+    assert set(batch) == {"frames", name, "descriptions", "description_rows", "labels", "ids"}
+    assert prepare_batch(batch, "cpu")[name].shape == (2, 4, 3, 32, 32)  # the model's input, made on the device
 
 
 class Depth(CueKind):
@@ -162,6 +163,6 @@ def test_a_new_kind_needs_no_change_to_the_store_dataset_or_batches(tmp_path, mo
     assert "depth" not in store.load("a", kinds=["parsing"]).extra  # left compressed
     record = ClipRecord("a", "a", "anger", N, "train", 1, "dfew", "faces", str(tmp_path))
     data = ClipDataset([record], ["anger"], num_frames=4, size=32, cues=store.root, branches=["depth", "parsing"])
-    batch = collate([data[0]])
+    batch = prepare_batch(collate([data[0]]), "cpu")  # the model's inputs, as training makes them
     assert batch["depth"].shape == batch["parsing"].shape == (1, 4, 3, 32, 32)
     assert data.branches == ["parsing", "depth"]  # the registry's order

@@ -18,6 +18,7 @@ from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord
 from finecliper.data.normalize import CLIP_MEAN, CLIP_STD
 from finecliper.data.palettes import DEFAULT_PALETTE, get_palette
+from finecliper.data.prepare import prepare_batch
 from finecliper.datasets import class_names
 from finecliper.errors import UserError
 from finecliper.face_layout import PARSING_INDEX
@@ -28,6 +29,11 @@ SIZE = 32
 
 PARSING_PALETTE = get_palette(DEFAULT_PALETTE).parsing  # the renderings' colours by default
 LANDMARK_COLOR = get_palette(DEFAULT_PALETTE).landmarks
+
+
+def _rgb(item: dict, key: str) -> np.ndarray:
+    """The model's image `key` of one item (through the batch's device-side input stage) as (T, S, S, 3) uint8."""
+    return _denorm(prepare_batch(collate([item]), "cpu")[key][0])
 
 
 def _denorm(x: torch.Tensor) -> np.ndarray:
@@ -64,14 +70,14 @@ def test_item_shapes_labels_and_frame_order(clips):
     root, records, _ = clips
     ds = ClipDataset(records, CLASSES, num_frames=4, size=SIZE)
     item = ds[0]
-    assert item["frames"].shape == (4, 3, SIZE, SIZE) and item["frames"].dtype == torch.float32
+    assert item["frames"].shape == (4, SIZE, SIZE, 3) and item["frames"].dtype == torch.uint8  # lean: docs §4
     assert item["label"] == CLASSES.index("anger") and ds[1]["label"] == CLASSES.index("fear")
     assert item["id"] == "a" and item["description"] is None
     assert "parsing" not in item and "landmarks" not in item
-    brightness = _denorm(item["frames"]).reshape(4, -1).mean(axis=1)
+    brightness = _rgb(item, "frames").reshape(4, -1).mean(axis=1)
     assert np.all(np.diff(brightness) > 0)  # frames 4, 12, 20, 28 in order
     video = ds[2]
-    assert video["frames"].shape == (4, 3, SIZE, SIZE) and video["label"] == 0
+    assert video["frames"].shape == (4, SIZE, SIZE, 3) and video["label"] == 0
 
 
 def test_labels_by_name_through_the_class_list(clips):
@@ -91,17 +97,18 @@ def test_cues_of_exactly_the_sampled_frames(clips):
     ds = ClipDataset(records[:2], CLASSES, num_frames=4, size=SIZE, cues=store.root,
                      branches=["parsing", "landmarks"])
     item = ds[0]  # test mode: frames 4, 12, 20, 28 of 32
-    assert item["parsing"].shape == item["landmarks"].shape == (4, 3, SIZE, SIZE)
-    parsing = _denorm(item["parsing"])
+    assert item["parsing"].shape == (4, SIZE, SIZE) and item["parsing"].dtype == torch.uint8  # class ids
+    assert item["landmarks"].shape == (4, SIZE, SIZE, 3) and item["landmarks"].dtype == torch.uint8
+    parsing = _rgb(item, "parsing")
     for t, frame_index in enumerate([4, 12, 20, 28]):
         assert (parsing[t] == PARSING_PALETTE[frame_index % 11]).all()
     # Landmarks: dots on the transformed frame at (20, 20) * 32 / 40 = (16, 16), only where a face was found.
-    dots = _denorm(item["landmarks"])
-    plain = _denorm(item["frames"])
+    dots = _rgb(item, "landmarks")
+    plain = _rgb(item, "frames")
     for t in range(4):
         assert tuple(dots[t, 16, 16]) == LANDMARK_COLOR  # frames 4, 12, 20, 28: all even, all valid
     short = ds[1]  # 5 frames -> indices 0, 1, 3, 4: frames 1 and 3 have no face
-    short_dots, short_plain = _denorm(short["landmarks"]), _denorm(short["frames"])
+    short_dots, short_plain = _rgb(short, "landmarks"), _rgb(short, "frames")
     assert tuple(short_dots[0, 16, 16]) == LANDMARK_COLOR
     assert np.abs(short_dots[1].astype(int) - short_plain[1]).max() <= 1
     assert not np.array_equal(dots[0], plain[0])
@@ -113,11 +120,11 @@ def test_train_mode_cues_follow_the_augmentation(clips):
     ds = ClipDataset(records[:1], CLASSES, train=True, num_frames=4, size=SIZE, cues=store.root,
                      branches=["landmarks", "parsing"], augment=aug, seed=3)
     item = ds[0]
-    parsing = _denorm(item["parsing"])
+    parsing = _rgb(item, "parsing")
     for t in range(4):
         colours = {tuple(c) for c in parsing[t].reshape(-1, 3)}
         assert len(colours) == 1  # one class per frame: the nearest-neighbour map stays one class
-    assert item["landmarks"].shape == (4, 3, SIZE, SIZE)
+    assert item["landmarks"].shape == (4, SIZE, SIZE, 3)
 
     # The whole frame (scale 1, square), always flipped: the cues must come out mirrored. A left/right
     # split parsing map (classes that a flip does not relabel) and one landmark off the centre line.
@@ -131,7 +138,7 @@ def test_train_mode_cues_follow_the_augmentation(clips):
     whole = AugmentConfig(scale=[1.0, 1.0], ratio=[1.0, 1.0], flip_p=1.0, jitter_p=1.0)
     item = ClipDataset(records[:1], CLASSES, train=True, num_frames=4, size=SIZE, cues=split.root,
                        branches=["landmarks", "parsing"], augment=whole, seed=3)[0]
-    dots, parsing_img = _denorm(item["landmarks"]), _denorm(item["parsing"])
+    dots, parsing_img = _rgb(item, "landmarks"), _rgb(item, "parsing")
     # (5, 35) -> (4, 28) at 32 px, mirrored to x = 32 - 4 = 28.
     assert (dots[:, 28, 28] == LANDMARK_COLOR).all(axis=-1).all()
     assert not (dots[:, 28, 4] == LANDMARK_COLOR).all(axis=-1).any()
@@ -173,7 +180,7 @@ def test_cues_of_frames_of_another_size_are_rescaled(clips):
     store = CueStore(root / "cues80")
     store.save("a", ClipCues(landmarks, np.ones(n, bool), np.zeros((n, 40, 40), np.uint8), (80, 80)))
     item = ClipDataset(records[:1], CLASSES, num_frames=4, size=SIZE, cues=store.root, branches=["landmarks"])[0]
-    dots = _denorm(item["landmarks"])
+    dots = _rgb(item, "landmarks")
     # (10, 70) in 80 px frames -> (5, 35) in the 40 px frames read -> (4, 28) at 32 px.
     assert (dots[:, 28, 4] == LANDMARK_COLOR).all(axis=-1).all()
     assert (dots[:, 16, 16] == LANDMARK_COLOR).all(axis=-1).all()
@@ -257,12 +264,16 @@ def test_collate_keys_and_shapes(clips):
     ds = ClipDataset(records[:2], CLASSES, num_frames=4, size=SIZE, cues=store.root,
                      branches=["parsing", "landmarks"])
     batch = collate([ds[0], ds[1]])
-    assert set(batch) == {"frames", "parsing", "landmarks", "descriptions", "labels", "ids"}
-    assert batch["frames"].shape == batch["parsing"].shape == (2, 4, 3, SIZE, SIZE)
+    assert set(batch) == {"frames", "parsing", "landmarks", "descriptions", "description_rows", "labels", "ids"}
+    assert batch["frames"].shape == batch["landmarks"].shape == (2, 4, SIZE, SIZE, 3)
+    assert batch["parsing"].shape == (2, 4, SIZE, SIZE)
+    model_inputs = prepare_batch(batch, "cpu")
+    assert model_inputs["frames"].shape == model_inputs["parsing"].shape == (2, 4, 3, SIZE, SIZE)
+    assert model_inputs["landmarks"].dtype == torch.float32 and batch["description_rows"].tolist() == []
     assert batch["labels"].dtype == torch.long and batch["labels"].tolist() == [3, 6]
     assert batch["ids"] == ["a", "b"] and batch["descriptions"] == [None, None]
     plain = collate([ClipDataset(records, CLASSES, num_frames=4, size=SIZE)[2]])
-    assert set(plain) == {"frames", "descriptions", "labels", "ids"}
+    assert set(plain) == {"frames", "descriptions", "description_rows", "labels", "ids"}
 
 
 def test_workers_reproduce_single_process_and_see_set_epoch(clips):
@@ -290,7 +301,7 @@ def test_bench_data_runs_on_generated_clips(capsys):
     assert set(result["kinds"]) == {"folders", "videos"}
     for entry in result["kinds"].values():
         assert entry["clips"] == 3 and entry["clips_per_s"] > 0
-        assert set(entry["stage_ms"]) == {"read", "spatial", "jitter", "normalize"}
+        assert set(entry["stage_ms"]) == {"read", "spatial", "jitter", "pack"}
 
 
 def test_descriptions_follow_a_horizontal_flip(clips):
@@ -322,21 +333,21 @@ def test_raw_clips_are_cut_to_the_face_boxes_of_the_store(tmp_path):
     record = _record(tmp_path, "raw", "raw", n)
     for branches in ([], ["parsing", "landmarks"]):
         item = ClipDataset([record], CLASSES, num_frames=n, size=size, cues=store.root, branches=branches)[0]
-        face = _denorm(item["frames"])
+        face = _rgb(item, "frames")
         # Every frame shows the face where the box put it: 4 px of black, then 16 px of face, then black.
         assert (face[:, 5:19, 5:19] > 200).all() and (face[:, :3] < 30).all() and (face[:, 21:] < 30).all()
         if branches:
-            assert (_denorm(item["parsing"])[:, 12, 12] == PARSING_PALETTE[1]).all()
-            assert (_denorm(item["landmarks"])[:, 12, 12] == LANDMARK_COLOR).all()
+            assert (_rgb(item, "parsing")[:, 12, 12] == PARSING_PALETTE[1]).all()
+            assert (_rgb(item, "landmarks")[:, 12, 12] == LANDMARK_COLOR).all()
     # Parsing maps stored at half resolution are cut at their own scale: the face class at the same place.
     half = CueStore(tmp_path / "half")
     half.save("raw", ClipCues(landmarks, np.ones(n, bool), parsing[:, ::2, ::2], (60, 80), boxes=boxes))
     full = ClipDataset([record], CLASSES, num_frames=n, size=size, cues=store.root, branches=["parsing"])[0]
     item = ClipDataset([record], CLASSES, num_frames=n, size=size, cues=half.root, branches=["parsing"])[0]
-    half_parsing, full_parsing = _denorm(item["parsing"]), _denorm(full["parsing"])
+    half_parsing, full_parsing = _rgb(item, "parsing"), _rgb(full, "parsing")
     assert (half_parsing[:, 6:18, 6:18] == PARSING_PALETTE[1]).all()
     assert (half_parsing[:, :2] == PARSING_PALETTE[0]).all() and (half_parsing[:, 22:] == PARSING_PALETTE[0]).all()
     assert (half_parsing == full_parsing).all(axis=-1).mean() > 0.9
     # Without the store the frames are used whole: the face is somewhere else in each frame.
-    whole = _denorm(ClipDataset([record], CLASSES, num_frames=n, size=size)[0]["frames"])
+    whole = _rgb(ClipDataset([record], CLASSES, num_frames=n, size=size)[0], "frames")
     assert not (whole[:, 12, 12] > 200).all()

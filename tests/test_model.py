@@ -278,10 +278,23 @@ def test_bench_model_times_the_training_and_inference_code(monkeypatch):
     calls = []
     monkeypatch.setattr(bench, "forward_backward", lambda *a, **k: calls.append("train") or trainer.forward_backward(*a, **k))
     monkeypatch.setattr(bench, "forward", lambda *a, **k: calls.append("infer") or scoring.forward(*a, **k))
-    result = bench.run("B16-Full", ["backbone=tiny"], warmup=1, steps=2)
-    assert calls == ["train"] * 3 + ["infer"] * 3
+    result = bench.run("B16-Full", ["backbone=tiny", "num_frames=4"], warmup=1, steps=2)
+    # warm-up + 2 timed steps; the inference cache warm-up + 2 timed passes; then one of each, counted
+    assert calls == ["train"] * 3 + ["infer"] * 3 + ["train", "infer"]
     assert list(result) == [
         "preset", "device", "device_name", "threads", "dtype", "batch_size", "frames", "image_size", "tunable",
         "total", "train_step_s", "train_clips_per_s", "inference_s", "inference_clips_per_s", "peak_memory_mb",
-        "peak_memory_kind", "rss_before_step_mb"]
+        "peak_memory_kind", "rss_before_step_mb", "inference_peak_memory_mb", "activation_estimate_mb",
+        "gradient_checkpointing", "compile", "flops_per_clip", "achieved_tflops", "peak_tflops",
+        "peak_tflops_source", "mfu", "reference_s", "reference_ratio"]
     assert result["dtype"] == "float32" and result["train_step_s"] > 0 and result["inference_s"] > 0
+    assert result["activation_estimate_mb"] > 0 and result["gradient_checkpointing"] is False
+    # Counted FLOPs: at least the three image passes of a plain tower over 4 frames (a lower bound by hand:
+    # the matrix products of its layers), and a training step (its backward pass too) well above a forward pass.
+    vision = tiny("B16").clip.config.vision_config
+    tokens, width, mlp = (vision.image_size // vision.patch_size) ** 2 + 1, vision.hidden_size, vision.intermediate_size
+    per_image = vision.num_hidden_layers * 2 * tokens * (4 * width * width + 2 * width * mlp)
+    flops = result["flops_per_clip"]
+    assert 3 * 4 * per_image < flops["inference"] and 1.5 * flops["inference"] < flops["train"]
+    assert 0 < result["mfu"]["train"] and result["peak_tflops"] > 0
+    assert result["reference_ratio"]["train"] > result["reference_ratio"]["inference"] > 0

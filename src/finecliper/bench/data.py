@@ -6,6 +6,11 @@ datasets ship them) and the same clips as H.264 mp4 files, then times `ClipDatas
 `workers` worker processes. It also times one clip's stages in this process, with the dataset's own stage
 timing (`ClipDataset.stage_ms`: read, spatial transform, colour jitter, normalisation, and with cues the
 cue loading and rendering), so the figures are those of the code that trains.
+
+`preset` reads what that preset's model reads: with cues, a cue store of generated cues (each cue kind's
+`example`) for the generated clips (or `cues` for a manifest); with descriptions, a text per clip.
+`bytes_per_clip` is what one clip costs in transport from a loader worker to the training process: the
+bytes of the tensors of one dataset item.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from finecliper.config.presets import model_config
+from finecliper.data.cue_kinds import CUE_KINDS
+from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.dataset import ClipDataset
 from finecliper.data.loader import collate, worker_init
 from finecliper.data.manifest import ClipRecord, read_manifest
@@ -43,8 +51,14 @@ class DataBenchSettings:
     batch_size: int = 8
     test_mode: bool = False  # test-mode sampling and no augmentation
     kinds: tuple[str, ...] = CLIP_KINDS  # generated clip kinds to time
+    preset: str | None = None  # read the cues and texts this preset's model reads (None: frames only)
+    cues: str | None = None  # cue store of --manifest's clips (a preset with cues needs it there)
 
     def validate(self) -> None:
+        if self.preset is not None:
+            model_config(self.preset)  # UserError listing the presets
+            if self.manifest and model_config(self.preset).cues and not self.cues:
+                raise UserError(f"preset {self.preset} reads cues: give the manifest's cue store with --cues")
         if min(self.clips, self.batch_size, self.num_frames, self.clip_frames) < 1 or self.workers < 0:
             raise UserError("--clips, --batch-size, --num-frames and --clip-frames must be at least 1, --workers >= 0")
         if not self.kinds or any(k not in CLIP_KINDS for k in self.kinds):
@@ -63,18 +77,30 @@ def run(settings: DataBenchSettings) -> dict:
         else:
             tmp = Path(tempfile.mkdtemp(prefix="finecliper-bench-data-"))
             records = generate_clips(tmp, settings.kinds, settings.clips, settings.clip_frames)
+        branches, descriptions = (), None
+        if settings.preset is not None:
+            model = model_config(settings.preset)
+            branches = tuple(model.cues)
+            if branches and not settings.manifest:
+                settings.cues = str(generate_cues(tmp / "cues", records, settings.clip_frames))
+            if model.descriptions:
+                descriptions = {r.id: "the brows rise and the mouth opens wide" for recs in records.values() for r in recs}
         torch.set_num_threads(1)
         result = {
             "workers": settings.workers, "batch_size": settings.batch_size, "num_frames": settings.num_frames,
-            "size": settings.size, "mode": "test" if settings.test_mode else "train", "cpus": os.cpu_count(),
+            "size": settings.size, "mode": "test" if settings.test_mode else "train", "preset": settings.preset,
+            "cues": list(branches), "descriptions": descriptions is not None, "cpus": os.cpu_count(),
             "load_average": [round(x, 2) for x in os.getloadavg()], "kinds": {},
         }
         for kind, recs in records.items():
             # Labels are not the subject here: one class list holding whatever the clips carry.
             names = sorted({r.label_name for r in recs if r.label})
             dataset = ClipDataset(recs, names or ["none"], train=not settings.test_mode,
-                                  num_frames=settings.num_frames, size=settings.size)
-            entry = time_loader(dataset, settings.workers, settings.batch_size)
+                                  num_frames=settings.num_frames, size=settings.size,
+                                  cues=settings.cues if branches else None, branches=branches,
+                                  descriptions=descriptions)
+            entry = {"bytes_per_clip": item_bytes(dataset[0])}
+            entry.update(time_loader(dataset, settings.workers, settings.batch_size))
             entry["stage_ms"] = time_stages(dataset)
             result["kinds"][kind] = entry
     finally:
@@ -92,7 +118,7 @@ def format_result(result: dict) -> list[str]:
         cpu = (f"; {entry['cpu_ms_per_clip']} CPU ms per clip (idle-machine projection "
                f"{entry['idle_projection_clips_per_s']} clips/s)" if "cpu_ms_per_clip" in entry else "")
         lines.append(f"{kind:>9}: {entry['clips_per_s']:8.2f} clips/s ({entry['clips']} clips in {entry['seconds']} s)"
-                     f"{cpu}; one clip in-process: {stages}")
+                     f"{cpu}; {entry['bytes_per_clip'] / 1e6:.2f} MB per clip; one clip in-process: {stages}")
     return lines
 
 
@@ -134,13 +160,42 @@ def generate_clips(root: Path, kinds: tuple[str, ...], clips: int, frames: int) 
     return records
 
 
+def generate_cues(root: Path, records: dict[str, list[ClipRecord]], frames: int) -> Path:
+    """A cue store under `root` with every generated clip's cues: each cue kind's `example` for 224 px
+    frames (one file, hard-linked for the other clips, as the clips are)."""
+    rng = np.random.default_rng(0)
+    arrays = {name: kind.example(frames, 224, 224, rng) for name, kind in CUE_KINDS.items()}
+    track = arrays.pop("landmarks")
+    cues = ClipCues(track, np.ones(frames, bool), arrays.pop("parsing"), (224, 224), extra=arrays)
+    store = CueStore(root)
+    root.mkdir(parents=True)
+    first = None
+    for recs in records.values():
+        for record in recs:
+            if first is None:
+                store.save(record.id, cues)
+                first = store.path(record.id)
+            else:
+                _link(first, store.path(record.id))
+    return root
+
+
+def item_bytes(item: dict) -> int:
+    """Bytes of the tensors and arrays of one dataset item: what a clip costs in transport."""
+    return sum(v.nbytes for v in item.values() if isinstance(v, (torch.Tensor, np.ndarray)))
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 def _link_folder(source: Path, folder: Path) -> None:
     folder.mkdir()
     for f in sorted(source.iterdir()):
-        try:
-            os.link(f, folder / f.name)
-        except OSError:
-            shutil.copyfile(f, folder / f.name)
+        _link(f, folder / f.name)
 
 
 def time_stages(dataset: ClipDataset, index: int = 0) -> dict[str, float]:

@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     m.add_argument("--dtype", choices=["float32", "bfloat16"], help="autocast dtype (default: bf16 on CUDA)")
     m.add_argument("--warmup", type=int, default=0, help="untimed steps first")
     m.add_argument("--steps", type=int, default=1, help="timed steps (the mean is reported)")
+    m.add_argument("--compile", action="store_true", help="torch.compile the towers first (as train.compile)")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=run_model)
     for name in OTHER_MODES:
@@ -41,7 +42,7 @@ def run_model(args) -> int:
     from finecliper.bench import model  # torch and the model: only when measuring
 
     result = model.run(args.preset, args.overrides, args.batch_size, args.num_frames, args.image_size,
-                       args.device, args.dtype, args.warmup, args.steps)
+                       args.device, args.dtype, args.warmup, args.steps, args.compile)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -20,6 +20,8 @@ def register(modes) -> None:
     m.add_argument("--batch-size", type=int, default=8)
     m.add_argument("--test-mode", action="store_true", help="test-mode sampling and no augmentation")
     m.add_argument("--kinds", default="folders,videos", help="generated clip kinds to time (default folders,videos)")
+    m.add_argument("--preset", help="read the cues and descriptions this preset's model reads (default: frames only)")
+    m.add_argument("--cues", help="cue store of --manifest's clips (for a preset with cues)")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=run)
 
@@ -31,7 +33,7 @@ def run(args) -> int:
     settings = DataBenchSettings(
         manifest=args.manifest, clips=args.clips, clip_frames=args.clip_frames, num_frames=args.num_frames,
         size=args.size, workers=args.workers, batch_size=args.batch_size, test_mode=args.test_mode,
-        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()), preset=args.preset, cues=args.cues,
     )
     result = bench(settings)
     print(json.dumps(result, indent=2) if args.json else "\n".join(format_result(result)))

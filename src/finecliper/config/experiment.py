@@ -68,8 +68,10 @@ class DataConfig:
     palette: str = "facexformer"
     # Training augmentation (frames, cues and landmarks share each clip's crop and flip).
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # DataLoader worker processes per GPU (or per process on CPU).
+    # DataLoader worker processes per GPU (or per process on CPU); they persist over epochs and evaluations.
     workers: Annotated[int, NON_NEGATIVE] = 4
+    # Batches each worker prepares ahead (torch's DataLoader prefetch_factor); used only with workers.
+    prefetch_factor: Annotated[int, AT_LEAST_1] = 2
     # [OURS] Stratified, seeded share of the training fold held out for model selection.
     val_fraction: Annotated[float, BELOW_1] = 0.1
     # [OURS] Training only: a clip whose frames turn out unreadable mid-run is replaced by the next readable clip
@@ -110,6 +112,8 @@ class TrainConfig:
     tensorboard: bool = True
     # Zero-shot protocol: train on (video, text) pairs only, without labels (alignment loss alone).
     zero_shot: bool = False
+    # torch.compile the frozen towers (docs/design.md §3): faster steps on GPU after a compile of minutes.
+    compile: bool = False
 
 
 @dataclass

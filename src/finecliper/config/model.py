@@ -84,8 +84,10 @@ class ModelConfig:
     # τ of the PN loss [OURS: CLIP's logit scale, 100]; learn_logit_scale makes it a trainable head.
     logit_scale: Annotated[float, POSITIVE] = 100.0
     learn_logit_scale: bool = False
-    # Recompute activations in the backward pass of the frozen towers to save memory.
-    gradient_checkpointing: bool = False
+    # Recompute activations in the backward pass of the frozen towers to save memory: true, false, or "auto"
+    # (on when the estimated activation memory of a training step does not fit the device's free memory;
+    # training/memory.py decides once the model is on its device, and logs why).
+    gradient_checkpointing: bool | str = False
 
     def validate(self) -> None:
         """Check values that types alone cannot; raise UserError with one sentence."""
@@ -110,6 +112,8 @@ class ModelConfig:
             raise UserError(f"pn_loss must be one of {', '.join(PN_LOSSES)}, got {self.pn_loss!r}")
         if self.zero_shot_score not in SCORES:
             raise UserError(f"zero_shot_score must be one of {', '.join(SCORES)}, got {self.zero_shot_score!r}")
+        if isinstance(self.gradient_checkpointing, str) and self.gradient_checkpointing != "auto":
+            raise UserError(f"gradient_checkpointing must be true, false or auto, got {self.gradient_checkpointing!r}")
 
     @property
     def image_branches(self) -> list[str]:

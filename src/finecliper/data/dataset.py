@@ -3,8 +3,11 @@
 One item is one clip: `num_frames` frame indices from the TSN sampler, those frames read from disk
 (and, for a raw video whose cues were computed on face crops, cut to the same crops the cue store
 records), one spatial transform shared by the frames and the data of every requested cue kind
-(`data/cue_kinds/`: parsing maps, landmarks, ...) of exactly those indices, then each kind's rendering,
-colour jitter of the frames, and CLIP normalisation. Labels are mapped to indices by name through the
+(`data/cue_kinds/`: parsing maps, landmarks, ...) of exactly those indices, then each kind's transport
+form (the CPU part of its rendering) and colour jitter of the frames. Items are lean (docs/design.md §4):
+frames (T, S, S, 3) uint8 and each kind's transport array (parsing: (T, S, S) class ids; landmarks: the
+(T, S, S, 3) uint8 image with its dots); the palette lookup and CLIP normalisation run on the model's
+device after the batch has moved (`data/prepare.py`). Labels are mapped to indices by name through the
 class list the dataset is given (the dataset registry, `finecliper.datasets`, owns every order). Batches: `loader.collate`.
 
 Randomness: each item draws from its own generator seeded by (seed, epoch, index), so DataLoader
@@ -13,7 +16,7 @@ reproducible. `set_epoch` writes the epoch into a shared-memory tensor, so it re
 even when they persist between epochs (call it before iterating the epoch).
 
 Timing: with `stage_ms` set to a dict, each item adds the milliseconds of its stages (read, cues,
-spatial, render, jitter, normalize; a stage that does not run is not added); `finecliper bench data`
+spatial, render, jitter, pack; a stage that does not run is not added); `finecliper bench data`
 reads it.
 """
 
@@ -37,7 +40,6 @@ from finecliper.data.cue_store import ClipCues, CueStore, open_cues
 from finecliper.data.descriptions import read_descriptions, swap_left_right
 from finecliper.data.face_boxes import crop_frames, scale_boxes
 from finecliper.data.manifest import ClipRecord
-from finecliper.data.normalize import normalize
 from finecliper.data.palettes import DEFAULT_PALETTE, get_palette
 from finecliper.data.sampling import sample_indices
 from finecliper.data.spatial import sample_spatial
@@ -157,14 +159,17 @@ class ClipDataset(Dataset):
         if self.kinds:
             with self._stage("render"):
                 # On the spatially transformed frames, before colour jitter (jitter is for frames only).
-                images = {kind.name: kind.render(cues[kind.name], frames, valid, self.palette)
+                images = {kind.name: kind.transport(cues[kind.name], frames, valid, self.palette)
                           for kind in self.kinds}
         with self._stage("jitter"):
             if self.train:
                 frames = color_jitter(frames, self.augment, rng)
-        with self._stage("normalize"):
-            item: dict = {"id": record.id, "label": self._labels[index], "frames": normalize(frames)}  # (T, 3, S, S)
-            item.update({name: normalize(image) for name, image in images.items()})
+        with self._stage("pack"):
+            # uint8 as they are: no copy here (collate stacks them); normalisation is the device's (prepare.py).
+            item: dict = {"id": record.id, "label": self._labels[index], "frames": _tensor(frames)}  # (T, S, S, 3)
+            item.update({name: _tensor(image) for name, image in images.items()})
+            if images:  # the device finishes the renderings in this palette (data/prepare.py)
+                item["palette"] = self.palette.name
         item["description"] = self._description(record, params.flip)
         return item
 
@@ -219,6 +224,10 @@ class ClipDataset(Dataset):
             description = record.caption if self.use_captions else self.descriptions.get(record.id)
         # A mirrored clip's "left" is the original's "right": the text must follow the frames.
         return swap_left_right(description) if flipped else description
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array))
 
 
 def _read_texts(descriptions: str | Path | dict[str, str | None]) -> dict[str, str | None]:

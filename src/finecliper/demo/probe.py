@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from finecliper.data.dataset import ClipDataset
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord
+from finecliper.data.prepare import prepare_batch
 from finecliper.demo.pretrain import image_features
 from finecliper.training.metrics import classification_metrics
 
@@ -28,7 +29,7 @@ def middle_frame_features(clip, records: list[ClipRecord], class_names: list[str
     data = ClipDataset(records, class_names, train=False, num_frames=1, size=size, cues=cues, branches=branches)
     features, labels = [], []
     for start in range(0, len(data), batch_size):
-        batch = collate([data[i] for i in range(start, min(start + batch_size, len(data)))])
+        batch = prepare_batch(collate([data[i] for i in range(start, min(start + batch_size, len(data)))]), "cpu")
         parts = []
         for key in ("frames", *data.branches):
             pixels = batch[key][:, 0]  # (B, 3, S, S): the one frame of each clip

@@ -9,10 +9,13 @@ import contextlib
 
 import torch
 
+from finecliper.data.prepare import prepare_batch
+
 
 def to_device(batch: dict, device: torch.device) -> dict:
-    """The batch with its tensors on `device` (other values, such as texts and ids, as they are)."""
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    """The batch with its tensors on `device`, moved non-blocking, and its images made model inputs there
+    (`data.prepare.prepare_batch`: palette lookup, CLIP normalisation); texts and ids as they are."""
+    return prepare_batch(batch, device)
 
 
 def autocast_for(device: torch.device, precision: str):

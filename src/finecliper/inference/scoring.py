@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from finecliper.data.loader import collate, worker_init
+from finecliper.data.loader import make_loader
 from finecliper.inference.runtime import autocast_for, to_device
 
 
@@ -25,15 +25,21 @@ def forward(model, batch: dict, device: torch.device, precision: str = "auto") -
 
 @torch.no_grad()
 def score(model, dataset, indices: Sequence[int], batch_size: int, workers: int, device: torch.device,
-          precision: str = "auto", progress: bool = False) -> dict[str, np.ndarray]:
+          precision: str = "auto", progress: bool = False, loaders: dict | None = None,
+          prefetch_factor: int = 2) -> dict[str, np.ndarray]:
     """The clips `indices` of `dataset`, in that order, in evaluation mode (the model's mode is restored
     afterwards): {"scores": (N, C) the model's decision scores, "labels": (N,; -1 for a clip without one),
     "pos_sim": (N, C), "neg_sim": (N, C) or absent without negative sentences}. The similarities let an
-    evaluation report every score kind (model/pn.py) from one pass."""
-    loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, sampler=list(indices), num_workers=workers, collate_fn=collate,
-        worker_init_fn=worker_init if workers else None, pin_memory=device.type == "cuda",
-    )
+    evaluation report every score kind (model/pn.py) from one pass. `loaders`: a dict the caller keeps between evaluations, holding the loader of each (dataset, batch size) so that its
+    persistent workers serve every evaluation instead of starting anew."""
+    key = (id(dataset), batch_size, workers)
+    loader = None if loaders is None else loaders.get(key)
+    if loader is None:
+        loader = make_loader(dataset, batch_size, list(indices), workers, device, prefetch_factor)
+        if loaders is not None:
+            loaders[key] = loader
+    elif list(loader.sampler) != list(indices):
+        raise RuntimeError("a kept evaluation loader was asked for other clips")
     was_training = model.training
     model.eval()
     parts: dict[str, list[np.ndarray]] = {"scores": [], "labels": [], "pos_sim": [], "neg_sim": []}

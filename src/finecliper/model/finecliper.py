@@ -14,7 +14,6 @@ if configured learnable. Everything else is frozen, and only trainable tensors r
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 import torch
@@ -30,8 +29,6 @@ from finecliper.model.description import AdaptiveWeight, alignment_loss, mix
 from finecliper.model.gather import gather_rows, world_size
 from finecliper.model.pn import pn_losses, pn_scores, pn_sentences
 from finecliper.model.temporal import TemporalFusion
-
-log = logging.getLogger(__name__)
 
 
 class FineCLIPER(nn.Module):
@@ -85,16 +82,12 @@ class FineCLIPER(nn.Module):
 
         positive, negative = pn_sentences(class_names, cfg.positive_template, cfg.negative_template, cfg.negation)
         self.positive_sentences, self.negative_sentences = positive, negative
-        pos_ids, pos_mask = self._tokenize(positive)
-        self.register_buffer("pos_ids", pos_ids, persistent=False)
-        self.register_buffer("pos_mask", pos_mask, persistent=False)
-        neg_ids, neg_mask = self._tokenize(negative)
-        self.register_buffer("neg_ids", neg_ids, persistent=False)
-        self.register_buffer("neg_mask", neg_mask, persistent=False)
+        self.register_buffer("pos_ids", self._tokenize(positive), persistent=False)
+        self.register_buffer("neg_ids", self._tokenize(negative), persistent=False)
         self._pn_cache: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
         self._freeze()
-        if cfg.gradient_checkpointing:
+        if cfg.gradient_checkpointing is True:  # "auto" is decided on the device (training/memory.py)
             self.enable_gradient_checkpointing()
 
     # ----------------------------------------------------------------------------------- parameters
@@ -153,16 +146,15 @@ class FineCLIPER(nn.Module):
 
     # ------------------------------------------------------------------------------------- encoders
 
-    def _tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        # Padded to the longest text, not to the context length: the text tower is causal and pools at
-        # the end-of-text token, so padding after it changes nothing but the cost (PN sentences are a
-        # dozen tokens of CLIP's 77). split_special_tokens: a literal "<|endoftext|>" in a description is
-        # text, not the token the tower pools at, which would silently cut the text there (docs/design.md §3).
-        enc = self.tokenizer(
-            texts, padding="longest", truncation=True, max_length=self.context_length, return_tensors="pt",
-            split_special_tokens=True,
-        )
-        return enc["input_ids"], enc["attention_mask"]
+    def _tokenize(self, texts: list[str]) -> torch.Tensor:
+        # Padded at the end to the longest text, not to the context length: the text tower is causal and
+        # pools at the end-of-text token, so padding after it changes nothing but the cost (PN sentences
+        # are a dozen tokens of CLIP's 77), and needs no attention mask (with one, transformers checks the
+        # mask on the host: a device sync in every step). split_special_tokens: a literal "<|endoftext|>" in
+        # a description is text, not the token the tower pools at, which would silently cut the text there
+        # (docs/design.md §3).
+        return self.tokenizer(texts, padding="longest", truncation=True, max_length=self.context_length,
+                              return_tensors="pt", split_special_tokens=True)["input_ids"]
 
     def encode_images(self, images: torch.Tensor, branch: str) -> torch.Tensor:
         """(N, 3, H, W) -> (N, D) projected CLIP image embeddings through `branch`'s adapters."""
@@ -172,14 +164,13 @@ class FineCLIPER(nn.Module):
 
     def encode_text(self, texts: list[str] | torch.Tensor, branch: str,
                     attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Strings (or token ids) -> (N, D) projected CLIP text embeddings through `branch`'s adapters."""
-        if isinstance(texts, torch.Tensor):
-            ids = texts
-        else:
-            ids, attention_mask = self._tokenize(texts)
+        """Strings (or token ids, with their attention mask when padded before the end) -> (N, D) projected
+        CLIP text embeddings through `branch`'s adapters."""
+        ids = texts if isinstance(texts, torch.Tensor) else self._tokenize(texts)
         device = self.clip.text_projection.weight.device
-        ids = ids.to(device)
-        attention_mask = None if attention_mask is None else attention_mask.to(device)
+        # Non-blocking: a blocking copy would make the host wait for the queued image passes (docs/design.md §3).
+        ids = ids.to(device, non_blocking=True)
+        attention_mask = None if attention_mask is None else attention_mask.to(device, non_blocking=True)
         with self.text_branch.use(branch):
             pooled = self.clip.text_model(input_ids=ids, attention_mask=attention_mask).pooler_output
         return self.clip.text_projection(pooled)  # (N, D)
@@ -191,10 +182,10 @@ class FineCLIPER(nn.Module):
         """
         if not self.training and self._pn_cache is not None:
             return self._pn_cache
-        p = F.normalize(self.encode_text(self.pos_ids, "pos", self.pos_mask), dim=-1)
+        p = F.normalize(self.encode_text(self.pos_ids, "pos"), dim=-1)
         n = None
         if self.cfg.use_negative:
-            n = F.normalize(self.encode_text(self.neg_ids, "neg", self.neg_mask), dim=-1)
+            n = F.normalize(self.encode_text(self.neg_ids, "neg"), dim=-1)
         if self.training:
             return p, n
         self._pn_cache = (p, n)
@@ -247,10 +238,15 @@ class FineCLIPER(nn.Module):
         # any text encodes an empty placeholder that no clip uses (its gradients are exactly zero).
         present = [t for t, k in zip(texts, keep, strict=True) if k] or [""]
         d_present = F.normalize(self.encode_text(present, "desc"), dim=-1).to(v.dtype)
-        # One small copy to the device; index ops instead of boolean-mask indexing (which syncs).
-        rows = torch.tensor([i for i, k in enumerate(keep) if k] or [0], device=v.device)
-        has = torch.tensor(keep, device=v.device)
-        d = v.new_zeros(v.shape).index_copy(0, rows, d_present)
+        # The rows come indexed by `collate` and moved with the batch (pinned, non-blocking); built here only
+        # for a hand-made batch. Index ops instead of boolean-mask indexing (which syncs).
+        rows = batch.get("description_rows")
+        if rows is None:
+            rows = torch.tensor([i for i, k in enumerate(keep) if k], dtype=torch.long)
+        rows = rows.to(v.device, non_blocking=True)
+        has = torch.zeros(b, dtype=torch.bool, device=v.device).index_fill_(0, rows, True)
+        # A process without text puts its placeholder in row 0, which `has` leaves out.
+        d = v.new_zeros(v.shape).index_copy(0, rows if any(keep) else rows.new_zeros(1), d_present)
         if self.weight_gate is not None:
             w = self.weight_gate(v, d).to(v.dtype)
         else:

@@ -30,12 +30,13 @@ from finecliper.training.run_inputs import classes_present, descriptions_summary
 
 
 def predict(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
-            progress: bool = False) -> dict[str, np.ndarray]:
+            progress: bool = False, loaders: dict | None = None, prefetch_factor: int = 2) -> dict[str, np.ndarray]:
     """{"pred": (N,), "label": (N,), "scores": (N, C), "pos_sim", "neg_sim" (N, C; neg_sim absent without
-    negative sentences)} in dataset order, on every process."""
+    negative sentences)} in dataset order, on every process. `loaders`:
+    kept loaders with persistent workers (`scoring.score`)."""
     indices = np.arange(dist.rank, len(dataset), dist.world, dtype=np.int64)
     mine = score(model, dataset, indices.tolist(), batch_size, workers, dist.device, precision,
-                 progress=progress and dist.main)
+                 progress=progress and dist.main, loaders=loaders, prefetch_factor=prefetch_factor)
     parts = dist.gather({"index": indices, **mine})
     index = np.concatenate([p["index"] for p in parts])
     order = np.argsort(index)
@@ -48,11 +49,11 @@ def predict(model, dataset, dist: Dist, batch_size: int, workers: int, precision
 
 
 def evaluate(model, dataset, dist: Dist, batch_size: int, workers: int, precision: str = "auto",
-             progress: bool = False) -> dict:
+             progress: bool = False, loaders: dict | None = None, prefetch_factor: int = 2) -> dict:
     """UAR, WAR, per-class recall and confusion matrix of `model` on a labelled dataset, by the model's
     decision score (`score`), and under "by_score" the same metrics for every score kind (model/pn.py),
     so that a zero-shot run reports both pos - neg and pos alone."""
-    out = predict(model, dataset, dist, batch_size, workers, precision, progress)
+    out = predict(model, dataset, dist, batch_size, workers, precision, progress, loaders, prefetch_factor)
     if (out["label"] < 0).any():
         raise UserError("the manifest has clips without a label; evaluation needs a labelled manifest")
     metrics = classification_metrics(out["label"], out["pred"], list(model.class_names))

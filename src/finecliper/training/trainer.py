@@ -33,7 +33,7 @@ from finecliper import atomic
 from finecliper.config.experiment import ExperimentConfig
 from finecliper.config.strict import to_dict
 from finecliper.data.cue_check import screen_splits
-from finecliper.data.loader import collate, worker_init
+from finecliper.data.loader import make_loader
 from finecliper.data.manifest import ClipRecord, read_manifest
 from finecliper.datasets import class_names as dataset_classes
 from finecliper.datasets.class_sets import check_class_set
@@ -50,8 +50,10 @@ from finecliper.inference.dataset import make_dataset
 from finecliper.inference.runtime import autocast_for, to_device
 from finecliper.jsonl_append import append_json_line
 from finecliper.model import build_model
+from finecliper.model.compile import compile_towers
 from finecliper.training import distributed, run_dir
 from finecliper.training.evaluate import evaluate, fold_of, write_metrics
+from finecliper.training.memory import resolve_checkpointing
 from finecliper.training.resume import load_resume, save_resume
 from finecliper.training.run_inputs import class_sets, descriptions_summary
 from finecliper.training.sampler import TrainOrder
@@ -166,6 +168,11 @@ class Trainer:
         self.best = {"uar": -1.0, "epoch": None}
         self.writer = None
         self.unreadable: set[str] = set()  # clips left out mid-run (data.skip_unreadable), since start or resume
+        self.train_loader = None  # built once: its workers persist over epochs
+        self.eval_loaders: dict = {}  # evaluation loaders, kept likewise (scoring.score)
+        resolve_checkpointing(self.model, self.micro, self.dist.device, cfg.train.precision)
+        if cfg.train.compile:
+            compile_towers(self.model)
 
     def _make_datasets(self) -> None:
         """The fit, selection and test splits and their datasets."""
@@ -374,12 +381,10 @@ class Trainer:
         """This epoch's micro-batches of this process, skipping those a resumed run has already seen."""
         self.train_set.set_epoch(self.epoch)
         self.order.set_epoch(self.epoch, start=self.step_in_epoch * self.cfg.train.grad_accum * self.micro)
-        workers = self.cfg.data.workers
-        return torch.utils.data.DataLoader(
-            self.train_set, batch_size=self.micro, sampler=self.order, num_workers=workers, collate_fn=collate,
-            worker_init_fn=worker_init if workers else None, pin_memory=self.dist.device.type == "cuda",
-            drop_last=True, persistent_workers=False,
-        )
+        if self.train_loader is None:  # the sampler and the dataset's epoch are read anew by each iter()
+            self.train_loader = make_loader(self.train_set, self.micro, self.order, self.cfg.data.workers,
+                                            self.dist.device, self.cfg.data.prefetch_factor, drop_last=True)
+        return self.train_loader
 
     def _optimizer_step(self, batches) -> dict[str, torch.Tensor]:
         """One optimizer step over `grad_accum` micro-batches; the step's losses (on the device)."""
@@ -422,7 +427,8 @@ class Trainer:
                                                         or self.epoch == self.cfg.train.epochs)
         if evaluate_now:
             metrics = evaluate(self.model, self.select_set, self.dist, self.micro, self.cfg.data.workers,
-                               self.cfg.train.precision)
+                               self.cfg.train.precision, loaders=self.eval_loaders,
+                               prefetch_factor=self.cfg.data.prefetch_factor)
             split = self.cfg.data.select_on
             self.log_metrics({"step": self.global_step, "epoch": epoch, f"{split}_uar": metrics["uar"],
                               f"{split}_war": metrics["war"]})
@@ -458,7 +464,8 @@ class Trainer:
         results.update(self.inputs)  # class sets and descriptions per split (training/run_inputs.py)
         if self.test_set is not None:
             metrics = evaluate(self.model, self.test_set, self.dist, self.micro, self.cfg.data.workers,
-                               self.cfg.train.precision, progress=True)
+                               self.cfg.train.precision, progress=True, loaders=self.eval_loaders,
+                               prefetch_factor=self.cfg.data.prefetch_factor)
             results["test"] = metrics
             if self.dist.main:
                 write_metrics(metrics, self.run_dir, "test", f"{self.cfg.name}: test")

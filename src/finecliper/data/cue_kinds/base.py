@@ -9,7 +9,11 @@ in `ClipCues`. The entry owns everything specific to it, on the way from the sto
 2. `transform`: the clip's spatial transform (crop, resize, flip), including what a horizontal flip means
    for it beyond mirroring (which indices or classes are the subject's left and right);
 3. `render`: an RGB image per frame at model resolution, for the image tower, in the run's palette
-   (`data/palettes.py`).
+   (`data/palettes.py`); split, for transport, into
+   `transport` (what a dataset item carries, on the CPU) and `render_device` (the rest, on the training
+   device after the batch has moved; docs/design.md §4). By default the item carries the rendered image
+   and the device does nothing more; a kind whose rendering is a lookup or drawing that can run on the
+   device carries the smaller data instead (parsing: class ids, 1 byte a pixel instead of 3).
 
 `check`, `example` and `side_x` describe a valid array, a frontal upright face's cues, and where the subject's
 right and left lie in them: the store validates with the first, the registry-wide tests use the other two.
@@ -23,6 +27,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from finecliper.registry import Registry
 
@@ -72,6 +77,16 @@ class CueKind(ABC):
         """(T, S, S, 3) uint8 RGB images for the image tower, from transformed data, the transformed frames
         (T, S, S, 3) uint8 (before colour jitter) and per-frame face validity (T,) bool, in `palette`'s
         colours (a kind without colours of its own in the palette may ignore it)."""
+
+    def transport(self, data: np.ndarray, frames: np.ndarray, valid: np.ndarray, palette: Palette) -> np.ndarray:
+        """What a dataset item carries for this kind (arguments as `render`); `render_device` of the batch
+        of these must equal `render`. Default: the rendered (T, S, S, 3) uint8 image."""
+        return self.render(data, frames, valid, palette)
+
+    def render_device(self, batch: torch.Tensor, palette: Palette) -> torch.Tensor:
+        """(B, T, ...) stacked `transport` arrays, on the model's device -> (B, T, S, S, 3) uint8 RGB images
+        in `palette`'s colours."""
+        return batch
 
     @abstractmethod
     def example(self, num_frames: int, height: int, width: int, rng: np.random.Generator) -> np.ndarray:

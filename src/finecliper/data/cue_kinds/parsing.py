@@ -5,7 +5,9 @@ Store array `parsing` (N, h, w) uint8 class ids (`face_layout.PARSING_CLASSES`),
 frames (the store caps the longer side). Maps are resized by nearest neighbour only (class ids must not
 blend); a horizontal flip also relabels them through `face_layout.PARSING_FLIP`, so the subject's left eye
 stays "left_eye". Cut to face boxes, a map is cut at its own scale and resized once. Rendering colours each
-class with the run's palette (`data/palettes.py`, `data.palette`). Parsing maps are most of a store file: the dataset decompresses
+class with the run's palette (`data/palettes.py`, `data.palette`); in training batches the class ids travel (a
+third of an RGB image's bytes) and the palette lookup runs on the model's device (`render_device`). Parsing
+maps are most of a store file: the dataset decompresses
 them only when this kind is asked for.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from finecliper.data.cue_kinds.base import CUE_KINDS, CueKind
 from finecliper.data.face_boxes import crop_maps
@@ -30,9 +33,25 @@ def render_parsing(parsing: np.ndarray, palette: str | Palette = DEFAULT_PALETTE
     """(T, H, W) uint8 class ids -> (T, H, W, 3) uint8 RGB in `palette`'s colours."""
     if parsing.ndim != 3:
         raise UserError(f"parsing maps must be (T, H, W), got {parsing.shape}")
+    _check_classes(parsing)
+    return get_palette(palette).parsing[parsing]
+
+
+def _check_classes(parsing: np.ndarray) -> None:
     if parsing.size and int(parsing.max()) >= NUM_PARSING_CLASSES:
         raise UserError(f"parsing maps hold class {int(parsing.max())}; there are {NUM_PARSING_CLASSES} classes")
     return get_palette(palette).parsing[parsing]
+
+
+_palettes: dict[tuple[torch.device, str], torch.Tensor] = {}  # each palette's colours per device, copied once
+
+
+def palette_on(device: torch.device, palette: Palette) -> torch.Tensor:
+    """`palette`'s parsing colours as a (classes, 3) uint8 tensor on `device`."""
+    key = (device, palette.name)
+    if key not in _palettes:
+        _palettes[key] = torch.from_numpy(np.ascontiguousarray(palette.parsing, dtype=np.uint8)).to(device)
+    return _palettes[key]
 
 
 def resize_parsing(parsing: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -67,6 +86,16 @@ class Parsing(CueKind):
 
     def render(self, data, frames, valid, palette):
         return render_parsing(data, palette)
+
+    def transport(self, data, frames, valid, palette):
+        if data.ndim != 3:
+            raise UserError(f"parsing maps must be (T, H, W), got {data.shape}")
+        _check_classes(data)  # here, on the CPU: the device's lookup must not read past the palette
+        return np.ascontiguousarray(data, dtype=np.uint8)
+
+    def render_device(self, batch, palette):
+        # A gather from the palette on the device: the same colours as `render_parsing`.
+        return palette_on(batch.device, palette)[batch.long()]
 
     def example(self, num_frames, height, width, rng):
         # Skin over the frame and an ellipse per brow and eye, the subject's right ones on the image's left.
