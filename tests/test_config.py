@@ -59,7 +59,7 @@ def test_bad_overrides_are_refused(override, message):
         pytest.param("data.prefetch_factor=0", "data.prefetch_factor must be at least 1, got 0", id="no-prefetch"),
         pytest.param("data.prefetch_factor=two", "must be int", id="prefetch-not-an-int"),
         pytest.param("train.compile=yes", "must be bool", id="compile-not-a-bool"),
-        pytest.param("data.workers=-1", "data.workers must be >= 0", id="negative-workers"),
+        pytest.param("data.workers=-1", "data.workers must be at least 0", id="negative-workers"),
     ],
 )
 def test_bad_experiment_overrides_are_refused(override, message):

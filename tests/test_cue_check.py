@@ -87,7 +87,7 @@ def test_skipping_leaves_them_out_and_counts_them(run, caplog):
 @pytest.mark.parametrize("key, value, message", [
     ("face_min_share", 1.5, r"data.face_min_share must be in \[0, 1\], got 1.5"),
     ("face_min_score", -0.1, r"data.face_min_score must be in \[0, 1\], got -0.1"),
-    ("face_min_score", float("nan"), r"data.face_min_score must be in \[0, 1\], got nan"),
+    ("face_min_score", float("nan"), r"data.face_min_score must be a finite number, got nan"),
     ("skip_clips_without_cues", "maybe", r"data.skip_clips_without_cues must be bool"),
 ])
 def test_bad_cue_check_fields_are_one_sentence(run, key, value, message):

@@ -119,7 +119,7 @@ def test_the_dataset_returns_each_kind_it_is_asked_for(name, tmp_path):
     record = ClipRecord("a", "a", "anger", N, "train", 1, "dfew", "faces", str(tmp_path))
     data = ClipDataset([record], ["anger"], train=True, num_frames=4, size=32, cues=store.root, branches=[name])
     batch = collate([data[0], data[0]])
-    assert set(batch) == {"frames", name, "descriptions", "description_rows", "labels", "ids"}
+    assert set(batch) == {"frames", name, "palette", "descriptions", "description_rows", "labels", "ids"}
     assert prepare_batch(batch, "cpu")[name].shape == (2, 4, 3, 32, 32)  # the model's input, made on the device
 
 

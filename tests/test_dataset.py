@@ -160,9 +160,9 @@ def test_the_palette_of_the_run_colours_the_renderings(clips):
 
     item = make_dataset(records[:1], cfg, CLASSES, False, Model())[0]
     legacy = get_palette("legacy")
-    dots = _denorm(item["landmarks"])
+    dots = _rgb(item, "landmarks")
     assert (dots == legacy.landmarks).all(axis=-1).any() and not (dots == LANDMARK_COLOR).all(axis=-1).any()
-    colours = {tuple(c) for c in _denorm(item["parsing"]).reshape(-1, 3)}
+    colours = {tuple(c) for c in _rgb(item, "parsing").reshape(-1, 3)}
     assert colours <= {tuple(c) for c in legacy.parsing} and len(colours) > 1
     with pytest.raises(UserError, match="unknown palette 'mesh'"):
         ClipDataset(records, CLASSES, palette="mesh")
@@ -264,7 +264,8 @@ def test_collate_keys_and_shapes(clips):
     ds = ClipDataset(records[:2], CLASSES, num_frames=4, size=SIZE, cues=store.root,
                      branches=["parsing", "landmarks"])
     batch = collate([ds[0], ds[1]])
-    assert set(batch) == {"frames", "parsing", "landmarks", "descriptions", "description_rows", "labels", "ids"}
+    assert set(batch) == {"frames", "parsing", "landmarks", "palette", "descriptions", "description_rows", "labels",
+                          "ids"}
     assert batch["frames"].shape == batch["landmarks"].shape == (2, 4, SIZE, SIZE, 3)
     assert batch["parsing"].shape == (2, 4, SIZE, SIZE)
     model_inputs = prepare_batch(batch, "cpu")

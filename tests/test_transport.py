@@ -62,7 +62,7 @@ def cpu_reference(ds: ClipDataset, index: int) -> dict[str, torch.Tensor]:
     frames, cues, valid = ds._load_cues(record, idx, frames)
     params = sample_spatial(frames.shape[1], frames.shape[2], ds.augment, ds.train, rng)
     frames, cues = transform_clip(params, ds.size, frames, cues)
-    images = {kind.name: kind.render(cues[kind.name], frames, valid) for kind in ds.kinds}
+    images = {kind.name: kind.render(cues[kind.name], frames, valid, ds.palette) for kind in ds.kinds}
     frames = color_jitter(frames, ds.augment, rng)
     return {"frames": normalize(frames), **{name: normalize(image) for name, image in images.items()}}
 

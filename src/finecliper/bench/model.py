@@ -28,6 +28,7 @@ from finecliper.bench.flops import count_flops, peak_tflops
 from finecliper.config.presets import model_config
 from finecliper.data.cue_kinds import CUE_KINDS
 from finecliper.data.loader import collate
+from finecliper.data.palettes import DEFAULT_PALETTE, get_palette
 from finecliper.data.prepare import prepare_batch
 from finecliper.data.spatial import center_box
 from finecliper.datasets import class_names
@@ -61,7 +62,7 @@ def random_batch(model: FineCLIPER, batch_size: int, frames: int, size: int, dev
     for cue in cfg.cues:
         kind = CUE_KINDS.get(cue)
         data = kind.transform(kind.example(frames, size, size, rng), box, size)
-        item[cue] = torch.from_numpy(np.ascontiguousarray(kind.transport(data, clip, valid)))
+        item[cue] = torch.from_numpy(np.ascontiguousarray(kind.transport(data, clip, valid, get_palette(DEFAULT_PALETTE))))
     batch = collate([dict(item, id=f"clip{i}", label=i % len(model.class_names)) for i in range(batch_size)])
     if device.type == "cuda":
         batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

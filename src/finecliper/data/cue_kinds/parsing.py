@@ -40,7 +40,6 @@ def render_parsing(parsing: np.ndarray, palette: str | Palette = DEFAULT_PALETTE
 def _check_classes(parsing: np.ndarray) -> None:
     if parsing.size and int(parsing.max()) >= NUM_PARSING_CLASSES:
         raise UserError(f"parsing maps hold class {int(parsing.max())}; there are {NUM_PARSING_CLASSES} classes")
-    return get_palette(palette).parsing[parsing]
 
 
 _palettes: dict[tuple[torch.device, str], torch.Tensor] = {}  # each palette's colours per device, copied once
