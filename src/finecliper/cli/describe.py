@@ -7,6 +7,8 @@
     finecliper describe --manifest M --out FILE.jsonl --backend landmarks --cues DIR
     finecliper describe --manifest M --out FILE.jsonl --backend captions      (the manifest's captions)
     finecliper describe --refine IN.jsonl --out FILE.jsonl [--field raw]     (refinement only)
+    finecliper describe ... --out FILE.jsonl --shard I/N          (shard I of N, from 0: FILE.shard-I-of-N.jsonl)
+    finecliper describe --merge N --manifest M --out FILE.jsonl   (the N finished shards into FILE.jsonl)
 
 Every description goes through the refiner (`--strict` also removes smiles, frowns, tears, ...;
 `--lexicon FILE` uses another lexicon). Resumable: rerunning the same command skips clips already in
@@ -14,6 +16,11 @@ FILE. Exit status 0 when every clip is described, 1 when some clips could not be
 summary), 2 on bad input. `--json` prints the summary as a JSON object {"clips", "already_done",
 "written", "changed", "emptied", "empty", "no_face", "skipped", "failed", "failures",
 "repaired_bytes", "seconds", "clips_per_second"}.
+
+Sharded (several GPUs or machines: torchrun's RANK, a job array's task id): `--shard I/N` describes every
+N-th distinct clip of the manifest from the I-th (I counts from 0) into its own file FILE.shard-I-of-N.jsonl
+and marks the shard finished when done; `--merge N` checks that all N shards finished, hold exactly their
+clips and used the same settings, and writes FILE.jsonl atomically, equal to the file of an unsharded run.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ def register(subparsers) -> None:
     add_describer_options(p)
     p.add_argument("--workers", type=int, default=2, help="threads reading clips ahead of the model (default 2)")
     p.add_argument("--limit", type=int, help="describe at most this many new clips")
+    p.add_argument("--shard", metavar="I/N", help="only shard I of N (I from 0), into OUT.shard-I-of-N.jsonl")
+    p.add_argument("--merge", type=int, metavar="N", help="merge the N finished shards of --out into --out")
     p.add_argument("--refine", metavar="IN", help="refine the texts of a JSONL file instead of describing clips")
     p.add_argument("--field", help="text field of --refine's lines (default: raw, caption, text or description)")
     p.add_argument("--strict", action="store_true", help="also remove expressive actions (smile, frown, tears, ...)")
@@ -56,8 +65,13 @@ def add_describer_options(p, skip: tuple[str, ...] = ()) -> None:
 def run(args) -> int:
     from finecliper.describe.refine import Refiner, load_lexicon
 
+    if args.merge is not None:
+        return _merge(args)
+    shard = _shard(args)
     refiner = Refiner(load_lexicon(args.lexicon), strict=args.strict)
     if args.refine is not None:
+        if shard is not None:
+            raise UserError("--shard splits the clips of a manifest; --refine reads a file: leave out --shard")
         if args.manifest is not None or args.backend is not None:
             raise UserError("--refine works on a JSONL file alone: leave out --manifest and --backend")
         from finecliper.describe.pipeline import refine_file
@@ -80,8 +94,29 @@ def run(args) -> int:
         raise UserError(f"manifest {args.manifest} lists no clips")
     backend = build_describer(args.backend, vars(args), clips)
     summary = describe_manifest(clips, args.out, backend, refiner, limit=args.limit, workers=args.workers,
-                                progress=False if args.no_progress else None)
-    return _report(args, summary, f"described {summary.written} clips with {backend.name} into {args.out}")
+                                progress=False if args.no_progress else None, shard=shard)
+    out = args.out if shard is None else shard.file(args.out)
+    return _report(args, summary, f"described {summary.written} clips with {backend.name} into {out}")
+
+
+def _shard(args):
+    from finecliper.data.shards import Shard
+
+    return None if args.shard is None else Shard.parse(args.shard)
+
+
+def _merge(args) -> int:
+    from finecliper.data.manifest import read_manifest
+    from finecliper.describe.pipeline import merge_descriptions
+
+    if args.backend is not None or args.refine is not None or args.shard is not None:
+        raise UserError("--merge reads finished shards: give --manifest and --out only (no --backend, --refine, --shard)")
+    if args.manifest is None:
+        raise UserError("--merge needs the manifest the shards were run on (--manifest), for the clips and their order")
+    if args.merge < 1:
+        raise UserError(f"--merge takes the number of shards (at least 1), got {args.merge}")
+    summary = merge_descriptions(read_manifest(args.manifest, args.data_root), args.out, args.merge)
+    return _report(args, summary, f"merged {summary.written} descriptions of {args.merge} shards into {args.out}")
 
 
 def _report(args, summary, headline: str, unit: str = "clips") -> int:

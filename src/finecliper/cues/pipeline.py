@@ -11,6 +11,11 @@ mixes two kinds of cues.
 safely), each loading the backends once. A clip that fails (unreadable frame, no face in any frame)
 is listed in the summary with its reason and does not stop the run; `summary.json` in the store holds
 the last run's summary: clips done / skipped / redone / failed and the frames without a face.
+
+`--shard I/N` (`data.shards`) processes only every N-th clip from the I-th, so that several machines or
+GPUs share a manifest; the shards may write into one store at once, as every clip is its own file written
+atomically and `provenance.json` is the same from every shard (written atomically too). Each shard keeps
+its summary in `summary.shard-I-of-N.json`, so that no two processes write one file.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from finecliper import atomic
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import CueStore
 from finecliper.data.manifest import ClipRecord
+from finecliper.data.shards import Shard
 from finecliper.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -125,14 +131,17 @@ def check_provenance(store: CueStore, provenance: dict) -> None:
 
 
 def run_cues(records: list[ClipRecord], out: str | Path, settings: CueSettings, workers: int = 1,
-             progress: bool = True) -> CuesSummary:
-    """Cues of every record into the store at `out`; returns (and writes) the run's summary."""
+             progress: bool = True, shard: Shard | None = None) -> CuesSummary:
+    """Cues of every record (of `shard`'s records) into the store at `out`; returns (and writes) the run's
+    summary."""
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise UserError(f"clip id {dup!r} appears more than once in the manifest")
+    if shard is not None:
+        records = shard.select(records)
     store = CueStore(out)
     extractor = Extractor(settings)  # validates the settings and the parsing model before any work
     provenance = extractor.provenance()
@@ -169,8 +178,13 @@ def run_cues(records: list[ClipRecord], out: str | Path, settings: CueSettings, 
             _run_parallel(tasks, settings, workers, record)
     finally:
         bar.close()
-    atomic.write_text(store.root / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
+    atomic.write_text(summary_path(store.root, shard), json.dumps(asdict(summary), indent=2) + "\n")
     return summary
+
+
+def summary_path(root: Path, shard: Shard | None) -> Path:
+    """Where a run's summary goes: summary.json, or the shard's own summary.shard-I-of-N.json."""
+    return root / ("summary.json" if shard is None else f"summary.{shard.tag}.json")
 
 
 def _run_parallel(tasks, settings: CueSettings, workers: int, record) -> None:
