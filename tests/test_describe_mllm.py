@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from finecliper.cli import main
 from finecliper.data.descriptions import append_record, read_records, repair_tail
@@ -283,5 +284,21 @@ def test_bench_describe_tiny(capsys):
     assert main(["bench", "describe", "--backend", "video-llava", "--size", "tiny", "--device", "cpu",
                  "--max-new-tokens", "4", "--batch-size", "2", "--repeat", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["runs"][0]["batch_size"] == 2 and result["runs"][0]["clips_per_s"] > 0
+    run = result["runs"][0]
+    assert run["batch_size"] == 2 and run["clips_per_s"] > 0
+    assert run["new_tokens_per_s"] == pytest.approx(run["clips_per_s"] * 4)  # every run generates all 4
     assert result["prompt_tokens"] > 8 * 17  # 17 video tokens per frame of the tiny tower
+
+
+def test_bench_describe_with_weights_counts_generated_tokens(weights, capsys):
+    assert main(["bench", "describe", "--backend", "video-llava", "--weights", str(weights), "--device", "cpu",
+                 "--clips", "2", "--frames", "8", "--max-new-tokens", "3"]) == 0
+    assert "generated tokens/s" in capsys.readouterr().out
+
+
+def test_video_llms_batch_8_clips_on_cuda_and_1_on_cpu():
+    from finecliper.describe.hf_models import default_batch_size
+
+    assert default_batch_size("cpu") == 1
+    if torch.cuda.is_available():
+        assert default_batch_size("cuda") == 8

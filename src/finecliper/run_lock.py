@@ -36,10 +36,11 @@ ORPHAN_WAIT_S = 15.0  # how long to wait for the children of a dead holder to le
 class RunLock:
     """An exclusive lock on `target` (a folder or a file), held from `acquire()` (or `with`) to `release()`."""
 
-    def __init__(self, target: str | Path, what: str, is_dir: bool = True):
+    def __init__(self, target: str | Path, what: str, is_dir: bool = True, clean: bool = True):
         self.target = Path(target)
         self.what = what  # names the location in messages: "run directory", "cue store", ...
         self.is_dir = is_dir
+        self.clean = clean  # False: others (shards of one run) may be writing there without this lock
         self.path = self.target / LOCK_NAME if self.is_dir else self.target.with_name(f".{self.target.name}{LOCK_NAME}")
         self._fd: int | None = None
 
@@ -71,7 +72,8 @@ class RunLock:
             log.warning("%s %s: took over the lock of %s, which no longer runs", self.what, self.target,
                         _describe(stale))
         self._write_holder()
-        self._remove_leftovers()
+        if self.clean:
+            self._remove_leftovers()
         return self
 
     def _open(self) -> int:
@@ -148,9 +150,10 @@ def _orphaned(holder: dict | None) -> bool:
     return False
 
 
-def lock_dir(folder: str | Path, what: str) -> RunLock:
-    """The lock of a folder (run directory, cue store), not yet taken."""
-    return RunLock(folder, what, is_dir=True)
+def lock_dir(folder: str | Path, what: str, clean: bool = True) -> RunLock:
+    """The lock of a folder (run directory, cue store), not yet taken; `clean=False` leaves temporary files
+    alone (a sharded cue run takes its store's lock only for a moment, while other shards write)."""
+    return RunLock(folder, what, is_dir=True, clean=clean)
 
 
 def lock_file(path: str | Path, what: str) -> RunLock:

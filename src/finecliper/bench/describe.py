@@ -5,7 +5,9 @@ folder (frames, a landmark track in a cue store, a caption), the describer is bu
 `finecliper describe` builds it (the generated cue store stands in for a missing `--cues`), every clip
 is prepared once, untimed, and `run` is timed over `clips` clips (the generated ones repeated) in the
 describer's batches, after one untimed batch. Result: {"backend", "device", "clips", "frames",
-"clips_per_s", "ms_per_clip"}; with `landmarks`, the describer alone on a face that moves, zooms and
+"clips_per_s", "ms_per_clip"}, and for a describer that generates with a tokenizer (a video LLM from
+--weights) "new_tokens_per_s": the tokens of its texts (re-tokenized, as generation may stop early) per
+second; with `landmarks`, the describer alone on a face that moves, zooms and
 smiles, in one process on the CPU.
 
 `video-llava` without `--weights`: the real architecture of Video-LLaVA-7B (CLIP ViT-L/14 at 224 px +
@@ -15,7 +17,8 @@ which is forced (no end-of-sequence token). Times the describer's `run` on prepr
 vision tower, projector, prefill and greedy decoding) per batch size, after one untimed batch;
 `size="tiny"` runs the same path with a tiny model. Result: {"backend", "size", "device", "dtype",
 "frames", "max_new_tokens", "prompt_tokens", "parameters", "runs": [{"batch_size", "s_per_batch",
-"clips_per_s", "new_tokens", "peak_memory_gb"}]}.
+"clips_per_s", "new_tokens", "new_tokens_per_s", "peak_memory_gb"}]}: generated tokens per second over
+the batch (batch size × new tokens / seconds per batch).
 """
 
 from __future__ import annotations
@@ -67,10 +70,17 @@ def bench_describe(name: str, options: dict[str, Any], clips: int = 200, frames:
     sync = _sync(getattr(backend, "device", None))
     size = max(1, backend.batch_size)
     _timed_run(backend, inputs[:size], sync)  # warm-up
-    seconds = sum(_timed_run(backend, inputs[i:i + size], sync) for i in range(0, clips, size))
+    seconds, outputs = 0.0, []
+    for i in range(0, clips, size):
+        seconds += _timed_run(backend, inputs[i:i + size], sync, outputs)
     device = getattr(backend, "device", None)
-    return {"backend": name, "device": "cpu (one process)" if device is None else str(device), "clips": clips,
-            "frames": frames or 64, "clips_per_s": clips / seconds, "ms_per_clip": 1000 * seconds / clips}
+    result = {"backend": name, "device": "cpu (one process)" if device is None else str(device), "clips": clips,
+              "frames": frames or 64, "clips_per_s": clips / seconds, "ms_per_clip": 1000 * seconds / clips}
+    tokenizer = getattr(backend, "tokenizer", None)
+    if tokenizer is not None:
+        tokens = sum(len(tokenizer(o.raw or "", add_special_tokens=False).input_ids) for o in outputs)
+        result["new_tokens_per_s"] = tokens / seconds
+    return result
 
 
 def generated_clips(root: Path, n: int, frames: int) -> tuple[list[ClipRecord], Path]:
@@ -124,7 +134,8 @@ def bench_random_video_llava(options: dict[str, Any], size: str, frames: int, ba
         seconds = statistics.median(_timed_run(backend, inputs, sync) for _ in range(repeat))
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
         runs.append({"batch_size": bs, "s_per_batch": seconds, "clips_per_s": bs / seconds,
-                     "new_tokens": max_new_tokens, "peak_memory_gb": None if peak is None else round(peak, 1)})
+                     "new_tokens": max_new_tokens, "new_tokens_per_s": bs * max_new_tokens / seconds,
+                     "peak_memory_gb": None if peak is None else round(peak, 1)})
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     return {"backend": "video-llava", "size": size, "device": name, "dtype": str(dtype).replace("torch.", ""),
             "frames": frames, "max_new_tokens": max_new_tokens, "prompt_tokens": int(backend.prompt_ids.shape[1]),
@@ -142,22 +153,28 @@ def _sync(device):
     return lambda: None
 
 
-def _timed_run(backend: Backend, inputs: list, sync) -> float:
+def _timed_run(backend: Backend, inputs: list, sync, outputs: list | None = None) -> float:
+    """Seconds of one `run` over `inputs`; its outputs are added to `outputs` when given."""
     sync()
     start = time.perf_counter()
-    backend.run(inputs)
+    result = backend.run(inputs)
     sync()
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if outputs is not None:
+        outputs.extend(result)
+    return seconds
 
 
 def report(result: dict) -> str:
     """The result as the lines `finecliper bench describe` prints."""
     if "runs" not in result:
+        tokens = (f", {result['new_tokens_per_s']:.1f} generated tokens/s" if "new_tokens_per_s" in result else "")
         return (f"{result['backend']} describer: {result['clips_per_s']:.0f} clips/s ({result['ms_per_clip']:.2f} ms "
-                f"per {result['frames']}-frame clip) on {result['device']}")
+                f"per {result['frames']}-frame clip{tokens}) on {result['device']}")
     lines = [f"Video-LLaVA ({result['size']}, random weights) on {result['device']}, {result['dtype']}, "
              f"{result['frames']} frames, {result['max_new_tokens']} new tokens, prompt {result['prompt_tokens']} tokens:"]
     for row in result["runs"]:
-        lines.append(f"  batch {row['batch_size']}: {row['clips_per_s']:.3f} clips/s ({row['s_per_batch']:.2f} s per "
-                     f"batch, {row['new_tokens']} new tokens per clip), peak memory {row['peak_memory_gb']} GB")
+        lines.append(f"  batch {row['batch_size']}: {row['clips_per_s']:.3f} clips/s, {row['new_tokens_per_s']:.1f} "
+                     f"generated tokens/s ({row['s_per_batch']:.2f} s per batch, {row['new_tokens']} new tokens per "
+                     f"clip), peak memory {row['peak_memory_gb']} GB")
     return "\n".join(lines)

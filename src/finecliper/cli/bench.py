@@ -14,7 +14,7 @@ from finecliper.config.presets import PRESETS
 from finecliper.devices import DEVICE_HELP
 
 # Other benchmark modes live beside their subject: each module's register(modes) adds one sub-parser.
-OTHER_MODES: list[str] = ["bench_cues", "bench_data", "bench_describe"]
+OTHER_MODES: list[str] = ["bench_cues", "bench_data", "bench_describe", "bench_quantize"]
 
 
 def register(subparsers) -> None:

@@ -9,6 +9,11 @@ DIR/summary.json), 2 on bad input. `--preview CLIP_ID` processes only that clip 
 already) and writes DIR/preview/<CLIP_ID>.png; `--json` prints the summary as a JSON object
 {"clips", "done", "skipped", "redone", "failed": [{"id", "reason"}], "frames", "frames_without_face",
 "clips_with_frames_without_face"}.
+
+`--shard I/N` (several GPUs or machines: torchrun's RANK, a job array's task id) processes only every N-th
+clip of the manifest from the I-th (I counts from 0); all shards may share one --out store (one file per
+clip, written atomically), and each writes its summary to DIR/summary.shard-I-of-N.json. A last run
+without --shard checks the store: it skips every finished clip and does any that are missing.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ def register(subparsers) -> None:
                    help="auto: find and crop the face in clips that are not face crops; none: use frames whole")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     p.add_argument("--device", help=DEVICE_HELP)
+    p.add_argument("--shard", metavar="I/N", help="only shard I of N of the clips (I from 0); shards may share --out")
     p.add_argument("--preview", metavar="CLIP_ID", help="only this clip, and write a PNG strip of its cues")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -55,11 +61,15 @@ def _device(arg: str | None, parsing_backend: str) -> str:
 
 def run(args) -> int:
     from finecliper.cues.extract import CueSettings
-    from finecliper.cues.pipeline import run_cues
+    from finecliper.cues.pipeline import run_cues, summary_path
     from finecliper.data.cue_store import CueStore
     from finecliper.data.manifest import read_manifest
+    from finecliper.data.shards import Shard
 
     output_folder(args.out)
+    shard = None if args.shard is None else Shard.parse(args.shard)
+    if shard is not None and args.preview is not None:
+        raise UserError("--preview processes one clip: leave out --shard")
     records = read_manifest(args.manifest, args.data_root)
     if not records:
         raise UserError(f"manifest {args.manifest} lists no clips")
@@ -70,7 +80,8 @@ def run(args) -> int:
         records = [r for r in records if r.id == args.preview]
         if not records:
             raise UserError(f"clip {args.preview!r} is not in manifest {args.manifest}")
-    summary = run_cues(records, args.out, settings, workers=args.workers, progress=not args.no_progress)
+    summary = run_cues(records, args.out, settings, workers=args.workers, progress=not args.no_progress,
+                       shard=shard)
     if args.json:
         print(json.dumps(asdict(summary), indent=2))
     else:
@@ -83,6 +94,6 @@ def run(args) -> int:
         print(f"preview: {path}", file=sys.stderr if args.json else sys.stdout)
     if summary.failed:
         print(f"finecliper cues: {len(summary.failed)} of {summary.clips} clips failed; see "
-              f"{args.out}/summary.json", file=sys.stderr)
+              f"{summary_path(CueStore(args.out).root, shard)}", file=sys.stderr)
         return 1
     return 0

@@ -8,6 +8,8 @@
     finecliper describe --manifest M --out FILE.jsonl --backend captions      (the manifest's captions)
     finecliper describe --refine IN.jsonl --out FILE.jsonl [--field raw]     (refinement only)
     finecliper describe --show-prompt [--prompt NAME_OR_FILE]               (print the prompt, exit)
+    finecliper describe ... --out FILE.jsonl --shard I/N          (shard I of N, from 0: FILE.shard-I-of-N.jsonl)
+    finecliper describe --merge N --manifest M --out FILE.jsonl   (the N finished shards into FILE.jsonl)
 
 Every description goes through the refiner (`--strict` also removes smiles, frowns, tears, ...;
 `--lexicon FILE` uses another lexicon). Resumable: rerunning the same command skips clips already in
@@ -17,6 +19,11 @@ summary), 2 on bad input. `--json` prints the summary as a JSON object {"clips",
 "repaired_bytes", "seconds", "clips_per_second", "splits"}; `splits` holds, per split of the manifest, "clips",
 "without_description" (and its share) and, with --tokenizer DIR, "truncated" (and its share): the
 descriptions longer than CLIP's 77 tokens, which the model cuts.
+
+Sharded (several GPUs or machines: torchrun's RANK, a job array's task id): `--shard I/N` describes every
+N-th distinct clip of the manifest from the I-th (I counts from 0) into its own file FILE.shard-I-of-N.jsonl
+and marks the shard finished when done; `--merge N` checks that all N shards finished, hold exactly their
+clips and used the same settings, and writes FILE.jsonl atomically, equal to the file of an unsharded run.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ def register(subparsers) -> None:
     add_describer_options(p)
     p.add_argument("--workers", type=int, default=2, help="threads reading clips ahead of the model (default 2)")
     p.add_argument("--limit", type=int, help="describe at most this many new clips")
+    p.add_argument("--shard", metavar="I/N", help="only shard I of N (I from 0), into OUT.shard-I-of-N.jsonl")
+    p.add_argument("--merge", type=int, metavar="N", help="merge the N finished shards of --out into --out")
     p.add_argument("--refine", metavar="IN", help="refine the texts of a JSONL file instead of describing clips")
     p.add_argument("--field", help="text field of --refine's lines (default: raw, caption, text or description)")
     p.add_argument("--strict", action="store_true", help="also remove expressive actions (smile, frown, tears, ...)")
@@ -73,8 +82,13 @@ def run(args) -> int:
     if args.out is None:
         raise UserError("give --out FILE, the descriptions file to write")
     output_file(args.out)
+    if args.merge is not None:
+        return _merge(args)
+    shard = _shard(args)
     refiner = Refiner(load_lexicon(args.lexicon), strict=args.strict)
     if args.refine is not None:
+        if shard is not None:
+            raise UserError("--shard splits the clips of a manifest; --refine reads a file: leave out --shard")
         if args.manifest is not None or args.backend is not None:
             raise UserError("--refine works on a JSONL file alone: leave out --manifest and --backend")
         from finecliper.describe.pipeline import refine_file
@@ -98,8 +112,29 @@ def run(args) -> int:
     too_long = _too_long(args.tokenizer)
     backend = build_describer(args.backend, vars(args), clips)
     summary = describe_manifest(clips, args.out, backend, refiner, limit=args.limit, workers=args.workers,
-                                progress=False if args.no_progress else None, too_long=too_long)
-    return _report(args, summary, f"described {summary.written} clips with {backend.name} into {args.out}")
+                                progress=False if args.no_progress else None, too_long=too_long, shard=shard)
+    out = args.out if shard is None else shard.file(args.out)
+    return _report(args, summary, f"described {summary.written} clips with {backend.name} into {out}")
+
+
+def _shard(args):
+    from finecliper.data.shards import Shard
+
+    return None if args.shard is None else Shard.parse(args.shard)
+
+
+def _merge(args) -> int:
+    from finecliper.data.manifest import read_manifest
+    from finecliper.describe.pipeline import merge_descriptions
+
+    if args.backend is not None or args.refine is not None or args.shard is not None:
+        raise UserError("--merge reads finished shards: give --manifest and --out only (no --backend, --refine, --shard)")
+    if args.manifest is None:
+        raise UserError("--merge needs the manifest the shards were run on (--manifest), for the clips and their order")
+    if args.merge < 1:
+        raise UserError(f"--merge takes the number of shards (at least 1), got {args.merge}")
+    summary = merge_descriptions(read_manifest(args.manifest, args.data_root), args.out, args.merge)
+    return _report(args, summary, f"merged {summary.written} descriptions of {args.merge} shards into {args.out}")
 
 
 def _too_long(folder: str | None):

@@ -2,6 +2,7 @@
 
     finecliper predict VIDEO [VIDEO ...] --checkpoint CKPT [--crop auto|none] [--describe none|landmarks]
                        [--description TEXT] [--top K] [--json] [--out FILE] [--set KEY=VALUE]
+                       [--quantize int8]     (CPU: the frozen CLIP towers' linear layers in int8)
 
 Prints one line per clip: the most likely classes with their probabilities, and how the clip was read.
 `--json` prints {"checkpoint", "class_names", "predictions": [{"path", "label", "probabilities",
@@ -43,6 +44,9 @@ def register(subparsers) -> None:
                    help="config override, e.g. model.weights=PATH when the backbone lies elsewhere (repeatable)")
     p.add_argument("--top", type=int, default=3, help="classes shown per clip (default 3)")
     p.add_argument("--device", help=DEVICE_HELP)
+    p.add_argument("--quantize", default="none", choices=("none", "int8"),
+                   help="int8: dynamic int8 quantization of the frozen CLIP towers' linear layers, faster on "
+                        "the CPU (refused on CUDA)")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.add_argument("--out", metavar="FILE", help="also write the JSON object to FILE")
     p.set_defaults(func=run)
@@ -61,7 +65,7 @@ def run(args) -> int:
     if args.out:
         output_file(args.out)
     predictor = Predictor(args.checkpoint, args.overrides, args.device, args.crop, args.describe,
-                          args.parsing_backend, args.parsing_weights)
+                          args.parsing_backend, args.parsing_weights, args.quantize)
     # A bar for several clips; lines go through it so they do not tear it apart.
     bar = tqdm(args.videos, desc="predict", unit="clip", dynamic_ncols=True, file=sys.stderr,
                disable=len(args.videos) < 2)

@@ -13,6 +13,14 @@ safely), each loading the backends once; they end with the parent process, even 
 is listed in the summary with its reason and does not stop the run; `summary.json` in the store holds
 the last run's summary: clips done / skipped / redone / failed, the frames without a face, and the clips
 whose face the detector did not confirm (`data.face_verdict`).
+
+`--shard I/N` (`data.shards`) processes only every N-th clip from the I-th, so that several machines or
+GPUs share a manifest; the shards may write into one store at once, as every clip is its own file written
+atomically and `provenance.json` is the same from every shard (written atomically too). Each shard keeps
+its summary in `summary.shard-I-of-N.json`, so that no two processes write one file. A shard holds the
+store's lock only to check and write the provenance, then its own shard's lock: a second run of the same
+shard is refused, and an unsharded run (which holds the store's lock throughout) refuses shards. Shards
+leave the temporary files of killed runs to the next unsharded run, which removes them.
 """
 
 from __future__ import annotations
@@ -36,8 +44,9 @@ from finecliper.cues.worker_lifetime import die_with_parent
 from finecliper.data.cue_store import CueStore
 from finecliper.data.face_verdict import MIN_SHARE, face_verdict
 from finecliper.data.manifest import ClipRecord
+from finecliper.data.shards import Shard
 from finecliper.errors import UserError
-from finecliper.run_lock import lock_dir
+from finecliper.run_lock import lock_dir, lock_file
 
 log = logging.getLogger(__name__)
 
@@ -139,27 +148,40 @@ def check_provenance(store: CueStore, provenance: dict) -> None:
 
 
 def run_cues(records: list[ClipRecord], out: str | Path, settings: CueSettings, workers: int = 1,
-             progress: bool = True) -> CuesSummary:
-    """Cues of every record into the store at `out`; returns (and writes) the run's summary."""
+             progress: bool = True, shard: Shard | None = None) -> CuesSummary:
+    """Cues of every record (of `shard`'s records) into the store at `out`; returns (and writes) the run's
+    summary."""
     if workers < 1:
         raise UserError(f"--workers must be at least 1, got {workers}")
     ids = [r.id for r in records]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise UserError(f"clip id {dup!r} appears more than once in the manifest")
+    if shard is not None:
+        records = shard.select(records)
     store = CueStore(out)
     extractor = Extractor(settings)  # validates the settings and the parsing model before any work
     # One writer per store: checking the provenance and writing it are one step under the lock, so two
-    # runs with other settings cannot both pass the check (docs/design.md §5).
-    with lock_dir(store.root, "cue store"):
-        return _run_locked(records, store, settings, extractor, workers, progress)
+    # runs with other settings cannot both pass the check (docs/design.md §5). Shards of one run share the
+    # store: each takes its lock only for that step, then holds its own shard's lock while it works.
+    if shard is None:
+        with lock_dir(store.root, "cue store"):
+            _claim_provenance(store, extractor)
+            return _run_locked(records, store, settings, extractor, workers, progress, shard)
+    with lock_dir(store.root, "cue store", clean=False):
+        _claim_provenance(store, extractor)
+    with lock_file(summary_path(store.root, shard), f"shard {shard.tag} of cue store"):
+        return _run_locked(records, store, settings, extractor, workers, progress, shard)
 
 
-def _run_locked(records: list[ClipRecord], store: CueStore, settings: CueSettings, extractor: Extractor,
-                workers: int, progress: bool) -> CuesSummary:
+def _claim_provenance(store: CueStore, extractor: Extractor) -> None:
     provenance = extractor.provenance()
     check_provenance(store, provenance)
     store.write_provenance(provenance)
+
+
+def _run_locked(records: list[ClipRecord], store: CueStore, settings: CueSettings, extractor: Extractor,
+                workers: int, progress: bool, shard: Shard | None) -> CuesSummary:
 
     summary = CuesSummary(clips=len(records))
     tasks = [(r.id, str(r.full_path), r.num_frames, str(store.root)) for r in records]
@@ -192,8 +214,13 @@ def _run_locked(records: list[ClipRecord], store: CueStore, settings: CueSetting
             _run_parallel(tasks, settings, workers, record)
     finally:
         bar.close()
-    atomic.write_text(store.root / "summary.json", json.dumps(asdict(summary), indent=2) + "\n")
+    atomic.write_text(summary_path(store.root, shard), json.dumps(asdict(summary), indent=2) + "\n")
     return summary
+
+
+def summary_path(root: Path, shard: Shard | None) -> Path:
+    """Where a run's summary goes: summary.json, or the shard's own summary.shard-I-of-N.json."""
+    return root / ("summary.json" if shard is None else f"summary.{shard.tag}.json")
 
 
 def _run_parallel(tasks, settings: CueSettings, workers: int, record) -> None:

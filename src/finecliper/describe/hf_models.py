@@ -18,6 +18,7 @@ from finecliper.data.manifest import ClipRecord
 from finecliper.data.sampling import sample_indices
 from finecliper.data.video import read_clip
 from finecliper.describe.prompt import load_prompt
+from finecliper.devices import resolve_device
 from finecliper.errors import UserError
 from finecliper.paths import existing_folder
 
@@ -97,4 +98,12 @@ class LocalVideoLLM:
     def from_options(cls, options: dict[str, Any], clips: list[ClipRecord]):
         return cls.from_folder(options["weights"], load_prompt(options["prompt"]), device=options["device"],
                                dtype=options["dtype"], num_frames=options["frames"],
-                               max_new_tokens=options["max_new_tokens"], batch_size=options["batch_size"] or 1)
+                               max_new_tokens=options["max_new_tokens"],
+                               batch_size=options["batch_size"] or default_batch_size(options["device"]))
+
+
+def default_batch_size(device: str | None) -> int:
+    """Clips per generation batch without --batch-size: 8 on CUDA, where one clip at a time leaves most of
+    the GPU idle (about 8 h for DFEW on one GPU, docs/design.md §5), 1 on the CPU, where a batch is not
+    faster and costs memory."""
+    return 8 if resolve_device(device).type == "cuda" else 1

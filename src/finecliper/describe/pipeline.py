@@ -31,8 +31,10 @@ from finecliper import atomic
 from finecliper.data.descriptions import append_record, coverage, read_descriptions, read_records, repair_tail
 from finecliper.data.jsonl import read_jsonl
 from finecliper.data.manifest import ClipRecord
+from finecliper.data.shards import Shard
 from finecliper.describe.backends import Backend, Output, Skip
 from finecliper.describe.refine import Refiner
+from finecliper.describe.shards import clear_marker, merge_shards, write_marker
 from finecliper.errors import UserError
 from finecliper.run_lock import lock_file
 
@@ -55,6 +57,7 @@ class DescribeSummary:
     empty: int = 0  # records whose describer gave no text
     no_face: int = 0
     skipped: int = 0  # clips the describer had nothing for (e.g. no caption): not recorded
+    skipped_ids: list[str] = field(default_factory=list)
     # {"id", "reason"} of the clips that could not be read: not recorded, retried by the next run
     failed: list[dict] = field(default_factory=list)
     repaired_bytes: int = 0  # bytes of an unfinished last line cut before appending
@@ -66,10 +69,10 @@ class DescribeSummary:
     def add(self, record: dict) -> None:
         """Count one record written by this run."""
         self.written += 1
-        self.changed += bool(record["removed"])
-        self.emptied += record["status"] == "emptied"
-        self.empty += record["status"] == "empty"
-        self.no_face += record["status"] == "no-face"
+        self.changed += bool(record.get("removed"))
+        self.emptied += record.get("status") == "emptied"
+        self.empty += record.get("status") == "empty"
+        self.no_face += record.get("status") == "no-face"
 
     def failure_lines(self, limit: int = 20) -> list[str]:
         """"ID: reason" of the first `limit` failures."""
@@ -148,18 +151,26 @@ def _prepare(backend: Backend, clip: ClipRecord):
 
 def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend, refiner: Refiner | None = None,
                       *, limit: int | None = None, workers: int = 2, progress: bool | None = None,
-                      too_long: Callable[[list[str]], int] | None = None) -> DescribeSummary:
+                      too_long: Callable[[list[str]], int] | None = None, shard: Shard | None = None) -> DescribeSummary:
     """Describe every clip not yet in `out`, appending one record per clip; returns the run's summary, with
     per split the clips left without a description and, with `too_long` (counts the texts over CLIP's
-    context), the descriptions the text tower will cut."""
+    context), the descriptions the text tower will cut.
+
+    With `shard`, only that shard's clips, into the shard's own file (`describe.shards`)."""
     out = Path(out)
     refiner = refiner or Refiner()
     provenance = _provenance(backend, refiner)
     summary = DescribeSummary()
     unique = _unique(clips)
+    if shard is not None:
+        unique = {clip_id: unique[clip_id] for clip_id in shard.select(list(unique))}
+        out = shard.file(out)
     summary.clips = len(unique)
     with lock_file(out, "descriptions file"):  # one writer per file: no interleaved or cut records
+        if shard is not None:
+            clear_marker(out)  # unfinished until this run has given every clip its turn
         todo = _not_yet_described(out, unique, provenance, summary)
+        whole = limit is None or limit >= len(todo)  # every clip of the run gets its turn
         if limit is not None:
             todo = todo[: max(0, limit)]
         if todo:
@@ -168,6 +179,16 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
             _describe(todo, out, backend, refiner, provenance, summary, workers, progress)
             summary.seconds = time.perf_counter() - start
         summary.splits = split_coverage(unique, out, too_long)
+        if shard is not None and whole:
+            write_marker(out, shard, summary.clips, [f["id"] for f in summary.failed], summary.skipped_ids)
+    return summary
+
+
+def merge_descriptions(clips: list[ClipRecord], out: str | Path, shards: int) -> DescribeSummary:
+    """Merge the descriptions files of `shards` finished shards of `out` into `out` (`describe.shards`)."""
+    summary = DescribeSummary()
+    with lock_file(Path(out), "descriptions file"):
+        merge_shards(_unique(clips), out, shards, summary)
     return summary
 
 
@@ -239,6 +260,7 @@ def _collect(batch: list[ClipRecord], futures, summary: DescribeSummary) -> tupl
             inputs.append(value)
         elif kind == "skip":
             summary.skipped += 1
+            summary.skipped_ids.append(clip.id)
         else:
             summary.failed.append({"id": clip.id, "reason": value})
             log.error("%s: %s", clip.id, value)

@@ -47,6 +47,7 @@ from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
 from finecliper.inference.description import CLIP_ID, describe_clip
 from finecliper.inference.sampled_clip import sampled_clip
+from finecliper.inference.quantize import check_quantize, quantize_int8
 from finecliper.inference.scoring import forward
 
 log = logging.getLogger(__name__)
@@ -100,18 +101,24 @@ class Predictor:
         prediction = predictor.predict("my_clip.mp4")  # or a frame folder, or (T, 3, H, W) uint8 frames
 
     `overrides` change the recorded config ("model.weights=PATH" when the backbone has moved); `crop`
-    ("auto", "none") and `describe` ("none", "landmarks") are `finecliper predict`'s options.
+    ("auto", "none"), `describe` ("none", "landmarks") and `quantize` ("none", "int8": the frozen towers'
+    linear layers in int8, CPU only; inference/quantize.py) are `finecliper predict`'s options.
     """
 
     def __init__(self, checkpoint: str | Path, overrides: Sequence[str] = (), device: str | None = None,
                  crop: str = "auto", describe: str = "none", parsing_backend: str | None = None,
-                 parsing_weights: str | None = None):
+                 parsing_weights: str | None = None, quantize: str = "none"):
         if describe not in DESCRIBE_MODES:
             raise UserError(f"unknown --describe mode {describe!r}; choose one of {', '.join(DESCRIBE_MODES)}")
         self.checkpoint = str(checkpoint)
         self.model, self.cfg, self.record = load_model(checkpoint, overrides)
         self.device = resolve_device(device)
+        check_quantize(quantize, self.device)
         self.model.to(self.device).eval()
+        self.precision = self.cfg.train.precision
+        if quantize == "int8":
+            quantize_int8(self.model)
+            self.precision = "fp32"  # int8 kernels take float32 activations: no bf16 autocast around them
         self.describe = describe
         if describe != "none" and not self.cfg.model.descriptions:
             log.warning("this checkpoint does not read descriptions; --describe %s is ignored", describe)
@@ -185,7 +192,7 @@ class Predictor:
                 cues = self._cues(clip, n, sparse, notes)
             text, source = self._description(description, cues, notes)
             batch = self._batch(clip, n, cues, text)
-        out = forward(self.model, batch, self.device, self.cfg.train.precision)
+        out = forward(self.model, batch, self.device, self.precision)
         scores = out["scores"].float()[0].cpu()  # (C,)
         probs = torch.softmax(float(self.model.logit_scale) * scores, dim=0)
         reads_text = self.cfg.model.descriptions
