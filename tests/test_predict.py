@@ -16,6 +16,7 @@ from finecliper.data.cue_store import CueStore
 from finecliper.data.dataset import ClipDataset
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord, read_manifest, write_manifest
+from finecliper.data.prepare import prepare_batch
 from finecliper.data.sampling import sample_indices
 from finecliper.data.video import read_clip
 from finecliper.inference import Predictor
@@ -94,7 +95,7 @@ def test_raw_video_of_a_real_face_is_cropped_described_and_scored_like_evaluatio
     ds = ClipDataset([record], predictor.class_names, num_frames=10, size=predictor.model.image_size,
                      cues=store, branches=["parsing", "landmarks"], descriptions={"raw": pred.description})
     with torch.no_grad():
-        scores = predictor.model(collate([ds[0]]))["scores"][0]
+        scores = predictor.model(prepare_batch(collate([ds[0]]), "cpu"))["scores"][0]
     assert list(pred.scores.values()) == pytest.approx(scores.tolist(), abs=1e-5)
 
     # Without a description the video features decide alone (w = 1), and the result says so.
