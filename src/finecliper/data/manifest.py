@@ -7,6 +7,7 @@ so that no reader depends on a class order.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import typing
@@ -70,7 +71,7 @@ def _record(data: dict, where: str) -> ClipRecord:
     missing = [name for name in _REQUIRED if name not in data]
     if missing:
         raise UserError(f"{where} has no field {missing[0]}; rebuild the manifest with `finecliper manifest`")
-    hints = typing.get_type_hints(ClipRecord, include_extras=True)
+    hints = _hints()
     values = {name: coerce_value(value, hints[name], f"{where} field {name}") for name, value in data.items()}
     record = ClipRecord(**values)
     if not record.id or leaves_root(record.id) or "\0" in record.id:
@@ -78,6 +79,12 @@ def _record(data: dict, where: str) -> ClipRecord:
     if _outside(record.root, record.path):
         raise UserError(f"{where} field path {record.path!r} points outside the data root {record.root}")
     return record
+
+
+@functools.cache
+def _hints() -> dict:
+    """ClipRecord's annotations, ranges included (read once: a manifest may have 39k lines)."""
+    return typing.get_type_hints(ClipRecord, include_extras=True)
 
 
 def _outside(root: str, path: str) -> bool:
