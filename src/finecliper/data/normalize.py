@@ -18,3 +18,10 @@ def normalize(images: np.ndarray) -> torch.Tensor:
     # Channels first while still uint8 (a quarter of the bytes to move), then one scale and one shift.
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().float()  # (T, 3, S, S)
     return x.mul_(_NORM_SCALE).add_(_NORM_SHIFT)
+
+
+def denormalize(images: torch.Tensor) -> np.ndarray:
+    """(T, 3, S, S) CLIP-normalised floats -> (T, S, S, 3) uint8 RGB: the inverse of `normalize`, for showing
+    what the model read."""
+    x = (images.detach().float().cpu() - _NORM_SHIFT) / _NORM_SCALE
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
