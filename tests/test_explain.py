@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from builders import PATCH, SQUARE_COLOURS, checkpoint_on, marked_square, moving, random_checkpoint, square_backbone
+from builders import (
+    PATCH,
+    SQUARE_COLOURS,
+    checkpoint_on,
+    marked_square,
+    moving,
+    random_checkpoint,
+    square_backbone,
+)
 from finecliper.cli import main
 from finecliper.cli.explain import ATTENTION_METHODS
 from finecliper.explain.attention import METHODS, patch_maps, record_attention

@@ -38,11 +38,12 @@ def analyse(predictor: Predictor, upload: str | None, method: str, max_bytes: in
         return ("Upload a video file or a .zip of frames first.", *empty)
     name = Path(upload).name
     with tempfile.TemporaryDirectory(prefix="finecliper-serve-") as tmp:
+        clip = Path(upload)
         try:
             clip = clip_of_upload(upload, Path(tmp), max_bytes * UNPACK_FACTOR)
             expl = explain_clip(predictor, clip, method=method)
-        except UserError as exc:
-            return (f"**{name}**: {exc}", *empty)
+        except UserError as exc:  # the sentence names the upload, not the server's temporary paths
+            return (f"**{name}**: {str(exc).replace(str(clip), name)}", *empty)
         except Exception as exc:  # the server keeps serving whatever one upload does; the log has the trace
             log.exception("serve: %s failed", name)
             return (f"**{name}** could not be analysed: {type(exc).__name__}: {exc}", *empty)
