@@ -4,6 +4,7 @@ peers (its efficiency figure). Each is drawn only when the runs given can fill i
 
 from __future__ import annotations
 
+import textwrap
 from collections import defaultdict
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def efficiency(runs: list[Run], path: Path) -> Path:
         ax.set_xlabel("tunable parameters (M, log scale)")
         ax.set_ylabel("WAR (%)")
         note = f"peers: {SOURCE}" + (f"; no count stated for {', '.join(missing)}" if missing else "")
-        ax.set_title(f"{_title(dataset)}: tunable parameters vs WAR\n{note}", fontsize=7)
+        ax.set_title(f"{_title(dataset)}: tunable parameters vs WAR\n" + "\n".join(textwrap.wrap(note, 95)), fontsize=7)
     fig.tight_layout()
     return save(fig, path)
 
