@@ -107,3 +107,53 @@ def random_checkpoint(path: Path, preset: str, seed: int, num_frames: int = 4, d
             p.add_(torch.randn_like(p) * 0.05)
     record = {"config": to_dict(cfg), "backbone": backbone_identity(cfg.model), "preset": cfg.preset, "dataset": dataset}
     return save_checkpoint(path, model, record)
+
+
+SQUARE_COLOURS = np.array([[230, 30, 30], [30, 30, 230]])  # the two classes of the marked-square images
+PATCH = 8  # the tiny backbone's patch size: a square fills one patch of its 4 x 4 grid
+
+
+def marked_square(background: np.ndarray, cell: tuple[int, int], colour) -> np.ndarray:
+    """`background` (32, 32, 3) with one patch-sized square at grid `cell`: white border, `colour` inside."""
+    image = background.copy()
+    r, c = cell[0] * PATCH, cell[1] * PATCH
+    image[r : r + PATCH, c : c + PATCH] = 255
+    image[r + 1 : r + PATCH - 1, c + 1 : c + PATCH - 1] = colour
+    return image
+
+
+def square_backbone(folder: Path, steps: int = 60, seed: int = 0) -> Path:
+    """A tiny CLIP whose image tower was trained (all of it) to tell the colour of a marked square at a random
+    place on random noise, saved as a user's weights folder (config, safetensors, tokenizer). Only the square
+    carries the class, so a tower that learned the task must look at it."""
+    from finecliper.data.normalize import normalize
+    from finecliper.model.backbone import build_clip
+    from finecliper.model.tokenizer import builtin_tokenizer
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    clip = build_clip("tiny").train()
+    head = torch.nn.Linear(clip.config.projection_dim, len(SQUARE_COLOURS))
+    params = [*clip.vision_model.parameters(), *clip.visual_projection.parameters(), *head.parameters()]
+    opt = torch.optim.AdamW(params, lr=3e-3)
+    for _ in range(steps):
+        labels = rng.integers(0, len(SQUARE_COLOURS), 32)
+        images = np.stack([marked_square(rng.integers(0, 256, (32, 32, 3)).astype(np.uint8),
+                                         tuple(rng.integers(0, 4, 2)), SQUARE_COLOURS[y]) for y in labels])
+        pooled = clip.vision_model(pixel_values=normalize(images)).pooler_output
+        loss = torch.nn.functional.cross_entropy(head(clip.visual_projection(pooled)), torch.from_numpy(labels))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    clip.eval().save_pretrained(folder)
+    builtin_tokenizer().save_pretrained(folder)
+    return folder
+
+
+def checkpoint_on(weights: Path, path: Path, preset: str = "B16", num_frames: int = 4) -> Path:
+    """An untrained checkpoint of `preset` (DFEW's classes) on the CLIP weights folder `weights`."""
+    cfg = experiment_from_dict({"name": preset.lower(), "preset": preset, "data": {"dataset": "dfew"},
+                                "model": {"backbone": "tiny", "weights": str(weights), "num_frames": num_frames}})
+    model = build_model(cfg.model, class_names("dfew"))
+    record = {"config": to_dict(cfg), "backbone": backbone_identity(cfg.model), "preset": cfg.preset, "dataset": "dfew"}
+    return save_checkpoint(path, model, record)

@@ -46,8 +46,8 @@ def _help(command: list[str], capsys) -> str:
     return " ".join(capsys.readouterr().out.split())  # argparse wraps lines: compare words
 
 
-@pytest.mark.parametrize("command", [["train"], ["eval"], ["zeroshot"], ["predict"], ["cues"], ["describe"],
-                                     ["bench", "model"], ["bench", "describe"]])
+@pytest.mark.parametrize("command", [["train"], ["eval"], ["zeroshot"], ["predict"], ["explain"], ["serve"], ["cues"],
+                                     ["describe"], ["bench", "model"], ["bench", "describe"]])
 def test_every_device_option_takes_the_same_values_with_the_same_help(command, capsys):
     text = _help(command, capsys)
     assert "--device DEVICE " + " ".join(DEVICE_HELP.split()) in text  # no choices of its own, one help

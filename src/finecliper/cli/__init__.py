@@ -19,7 +19,7 @@ from finecliper.errors import UserError
 # and its `register` stay light (no torch, transformers or OpenCV: those are imported inside the function
 # that runs the command), so `finecliper --help` and argument errors answer at once.
 SUBCOMMANDS = ["demo", "synth", "params", "manifest", "cues", "describe", "train", "eval", "zeroshot", "report",
-               "predict", "bench"]
+               "predict", "explain", "serve", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

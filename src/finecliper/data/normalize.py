@@ -35,3 +35,10 @@ def normalize_tensor(images: torch.Tensor) -> torch.Tensor:
     # Channels first as a view; the float conversion writes the contiguous result once.
     x = images.movedim(-1, -3).to(torch.float32, memory_format=torch.contiguous_format)
     return x.mul_(scale).add_(shift)
+
+
+def denormalize(images: torch.Tensor) -> np.ndarray:
+    """(T, 3, S, S) CLIP-normalised floats -> (T, S, S, 3) uint8 RGB: the inverse of `normalize`, for showing
+    what the model read."""
+    x = (images.detach().float().cpu() - _NORM_SHIFT) / _NORM_SCALE
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()

@@ -77,6 +77,19 @@ class Prediction:
         return asdict(self)
 
 
+@dataclass
+class ClipInputs:
+    """What the model reads of one clip: its one-clip batch and how it was made (`Predictor.read`)."""
+
+    path: Path
+    batch: dict  # the evaluation dataset's batch of this clip alone
+    num_frames: int  # frames in the clip
+    cues: ClipCues | None  # cues extracted from the clip (face boxes of a raw video among them), if any
+    text: str | None  # the refined description, if any
+    source: str | None  # "given", "landmarks" or None
+    notes: list[str]
+
+
 def as_frames(clip: np.ndarray | torch.Tensor) -> np.ndarray:
     """(T, H, W, 3) uint8 RGB frames of a (T, 3, H, W) or (T, H, W, 3) uint8 array or tensor (channels
     last when both readings fit)."""
@@ -177,7 +190,10 @@ class Predictor:
             notes.append(f"little real face: {verdict.text()}; the prediction may mean nothing")
         return cues
 
-    def _predict_path(self, path: Path, description: str | None) -> Prediction:
+    def read(self, path: str | Path, description: str | None = None) -> ClipInputs:
+        """The checks, cues, description and one-clip batch of `predict` for a video file or frame folder,
+        without the forward pass (`finecliper explain` runs that pass itself, watching the attention)."""
+        path = Path(path)
         if not path.exists():
             raise UserError(f"video {path} does not exist")
         if not (path.is_dir() or is_video_file(path)):
@@ -192,20 +208,28 @@ class Predictor:
                 cues = self._cues(clip, n, sparse, notes)
             text, source = self._description(description, cues, notes)
             batch = self._batch(clip, n, cues, text)
-        out = forward(self.model, batch, self.device, self.precision)
+        return ClipInputs(path, batch, num_frames, cues, text, source, notes)
+
+    def prediction(self, inputs: ClipInputs, out: dict) -> Prediction:
+        """The `Prediction` of a clip from its inputs and the model's output on their batch."""
         scores = out["scores"].float()[0].cpu()  # (C,)
         probs = torch.softmax(float(self.model.logit_scale) * scores, dim=0)
         reads_text = self.cfg.model.descriptions
-        if reads_text and text is None:
+        notes = list(inputs.notes)
+        if reads_text and inputs.text is None:
             notes.append("no description: w = 1, the video features alone decide")
         return Prediction(
-            path=str(path), label=self.class_names[int(scores.argmax())],
+            path=str(inputs.path), label=self.class_names[int(scores.argmax())],
             probabilities={c: float(p) for c, p in zip(self.class_names, probs, strict=True)},
             scores={c: float(s) for c, s in zip(self.class_names, scores, strict=True)},
-            frames=num_frames, face_cropped=cues is not None and cues.boxes is not None,
-            weight=float(out["weight"][0]), description=text if reads_text else None,
-            description_source=source if reads_text and text is not None else None, notes=notes,
+            frames=inputs.num_frames, face_cropped=inputs.cues is not None and inputs.cues.boxes is not None,
+            weight=float(out["weight"][0]), description=inputs.text if reads_text else None,
+            description_source=inputs.source if reads_text and inputs.text is not None else None, notes=notes,
         )
+
+    def _predict_path(self, path: Path, description: str | None) -> Prediction:
+        inputs = self.read(path, description)
+        return self.prediction(inputs, forward(self.model, inputs.batch, self.device, self.precision))
 
     def _description(self, given: str | None, cues: ClipCues | None, notes: list[str]):
         if not self.cfg.model.descriptions:
