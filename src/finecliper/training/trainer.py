@@ -327,16 +327,17 @@ class Trainer:
 
     def run(self, resume: bool = False, force: bool = False) -> dict:
         """Train, or with `resume` continue, the run in `run_dir`; `force` deletes an earlier run's outputs there."""
+        state = load_resume(self.run_dir / "resume.pt") if resume else None  # a bad one touches nothing
         lock = self._claim_run_dir(resume, force)
         try:
-            return self._run(resume)
+            return self._run(state)
         finally:
             if lock is not None:
                 lock.release()
 
-    def _run(self, resume: bool) -> dict:
-        if resume:  # the state is read, checked and compared with the stored config before config.yaml is rewritten
-            self.restore(load_resume(self.run_dir / "resume.pt"))
+    def _run(self, state: dict | None) -> dict:
+        if state is not None:  # compared with the stored config before config.yaml is rewritten
+            self.restore(state)
         if self.dist.main:
             atomic.write_text(self.run_dir / "config.yaml", yaml.safe_dump(to_dict(self.cfg), sort_keys=False))
             if self.cfg.train.tensorboard:
