@@ -335,8 +335,7 @@ def test_special_token_strings_in_a_description_are_plain_text():
     model = build_model(cfg.model, ["happiness", "sadness"]).eval()
     eos, bos = model.tokenizer.eos_token_id, model.tokenizer.bos_token_id
     for text in ("the mouth opens <|endoftext|> then the brows rise", "eyes close <|startoftext|> slowly"):
-        ids, mask = model._tokenize([text])
-        real = ids[0][mask[0].bool()].tolist()
+        real = model._tokenize([text])[0].tolist()  # one text: no padding
         assert real[0] == bos and real[-1] == eos and real.count(eos) == 1 and real.count(bos) == 1
     with torch.no_grad():
         cut = model.encode_text(["the mouth opens <|endoftext|> then the brows rise"], "desc")

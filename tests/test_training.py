@@ -242,7 +242,8 @@ def test_bad_inputs(clips, tmp_path, capsys):
     base["data"]["dataset"] = "mafw"
     path.write_text(yaml.safe_dump(base))
     assert main(["train", "--config", str(path), "--out", str(tmp_path / "run"), "--device", "cpu", "--resume"]) == 2
-    assert re.search("was trained on classes happiness, .* but this run uses .*contempt", _error(capsys))
+    # Refused before the checkpoint is read: the manifest's clips are not of the run's dataset.
+    assert re.search("holds dfew clips .* but .*contempt.*set data.dataset=dfew", _error(capsys))
     # The test set is checked before training starts, not after it: a label outside the class list.
     base = tiny_experiment(clips["train"], epochs=1)
     wrong = tmp_path / "wrong-test.jsonl"

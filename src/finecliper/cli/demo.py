@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import sys
 
+from finecliper.errors import UserError
 from finecliper.paths import output_folder
 
 

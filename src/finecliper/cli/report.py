@@ -27,6 +27,11 @@ def run(args) -> int:
     if args.out:
         output_folder(args.out)
     summary = summarise(read_results(args.runs))
+    runs = None
+    if args.figures:  # read (and refused) before anything is written
+        from finecliper.figures.runs import read_runs
+
+        runs = read_runs(args.runs)
     text = markdown(summary)
     print(text)
     if args.out:
@@ -35,5 +40,5 @@ def run(args) -> int:
     if args.figures:
         from finecliper.figures.plots import write_figures
 
-        print("figures: " + "  ".join(str(p) for p in write_figures(args.runs, args.out)))
+        print("figures: " + "  ".join(str(p) for p in write_figures(runs, args.out)))
     return 0

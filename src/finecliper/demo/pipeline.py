@@ -246,12 +246,12 @@ def run_demo(out: str | Path, settings: DemoSettings, ablation: bool = False, fo
     out = Path(out)
     lock = _claim_folder(out, settings, force)
     try:
-        return _run_stages(out, settings, ablation, progress, echo)
+        return _run_stages(out, settings, ablation, progress, echo, rows)
     finally:
         lock.release()
 
 
-def _run_stages(out: Path, settings: DemoSettings, ablation: bool, progress: bool, echo) -> dict:
+def _run_stages(out: Path, settings: DemoSettings, ablation: bool, progress: bool, echo, rows: list[str]) -> dict:
     start = time.perf_counter()
     names = [n for n in VARIANTS if n == "full" or (ablation and n in rows)]
     probing = ablation and "probes" in rows

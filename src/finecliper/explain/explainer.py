@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from finecliper.data.normalize import denormalize
+from finecliper.data.prepare import prepare_batch
 from finecliper.data.sampling import sample_indices
 from finecliper.errors import UserError
 from finecliper.explain.attention import METHODS, patch_maps, record_attention
@@ -58,13 +59,14 @@ def explain_clip(predictor: Predictor, clip: str | Path, description: str | None
     model = predictor.model
     inputs = predictor.read(clip, description)
     with record_attention(model) as recorded:
-        out = forward(model, inputs.batch, predictor.device, predictor.cfg.train.precision)
+        out = forward(model, inputs.batch, predictor.device, predictor.precision)
+    shown = prepare_batch(inputs.batch, "cpu")  # the images as the model read them (palette, normalisation)
     branches = list(predictor.cfg.model.image_branches)
     neg = out["neg_sim"]
     return Explanation(
         checkpoint=predictor.checkpoint, prediction=predictor.prediction(inputs, out), method=method,
         frame_indices=sample_indices(inputs.num_frames, predictor.cfg.model.num_frames).tolist(),
-        images={b: denormalize(inputs.batch["frames" if b == "video" else b][0]) for b in branches},
+        images={b: denormalize(shown["frames" if b == "video" else b][0]) for b in branches},
         maps={b: patch_maps(recorded[b], method).numpy() for b in branches},
         class_names=predictor.class_names, positive=out["pos_sim"].float()[0].cpu().tolist(),
         negative=None if neg is None else neg.float()[0].cpu().tolist(),

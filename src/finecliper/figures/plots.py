@@ -12,7 +12,7 @@ import numpy as np
 
 from finecliper.config.presets import PAPER_RESULTS, PAPER_TUNABLE_M
 from finecliper.figures.peers import DFEW_PEERS, SOURCE
-from finecliper.figures.runs import Run, read_runs
+from finecliper.figures.runs import Run
 from finecliper.plotting import pyplot, save
 from finecliper.training.report import DATASET_TITLES
 
@@ -116,9 +116,8 @@ def efficiency(runs: list[Run], path: Path) -> Path:
     return save(fig, path)
 
 
-def write_figures(run_dirs: list[str | Path], out: str | Path) -> list[Path]:
-    """Every figure the runs can fill, as PNGs in `out`."""
-    runs = read_runs(run_dirs)
+def write_figures(runs: list[Run], out: str | Path) -> list[Path]:
+    """Every figure the runs (`figures.runs.read_runs`) can fill, as PNGs in `out`."""
     out = Path(out)
     written = [per_class_recall(runs, out / "per_class_recall.png"), weighting(runs, out / "weighting.png"),
                efficiency(runs, out / "efficiency.png")]
