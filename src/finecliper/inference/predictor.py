@@ -46,8 +46,8 @@ from finecliper.inference import DESCRIBE_MODES
 from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
 from finecliper.inference.description import CLIP_ID, describe_clip
-from finecliper.inference.sampled_clip import sampled_clip
 from finecliper.inference.quantize import check_quantize, quantize_int8
+from finecliper.inference.sampled_clip import sampled_clip
 from finecliper.inference.scoring import forward
 
 log = logging.getLogger(__name__)
