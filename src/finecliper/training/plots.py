@@ -1,4 +1,4 @@
-"""Confusion-matrix figure (PNG), written atomically; matplotlib is imported only here, headless."""
+"""Confusion-matrix figure (PNG), drawn with the package's headless matplotlib (`plotting.py`)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from finecliper import atomic
+from finecliper.plotting import pyplot, save
 
 
 def save_confusion_png(matrix, class_names: list[str], path: str | Path, title: str = "") -> None:
-    # Here, not at the top: matplotlib takes a second to import, and the headless backend must be chosen
-    # before pyplot is first imported.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     matrix = np.asarray(matrix, dtype=float)
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
@@ -35,6 +29,4 @@ def save_confusion_png(matrix, class_names: list[str], path: str | Path, title: 
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    with atomic.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save(fig, path)
