@@ -55,6 +55,8 @@ def _read(path: Path) -> object:
             raise UserError(f"{WHAT} {path} holds Python objects that need code to be run to load, and this "
                             f"loader runs none; give a checkpoint of plain tensors") from None
         raise UserError(f"{WHAT} {path} is not a torch checkpoint file ({_first_line(exc)})") from None
+    except MemoryError:
+        raise
     except OSError as exc:
         raise UserError(f"{WHAT} {path} cannot be read ({exc.strerror or _first_line(exc)})") from None
     except Exception as exc:  # torch.load raises many types for files that are not its format

@@ -106,12 +106,15 @@ class WindowAttention(nn.Module):
         windows = _partition(x, win)
         nw, n = windows.shape[1:3]
         qkv = self.qkv(windows).view(b, nw, n, 3, self.num_heads, c // self.num_heads)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # each (B, windows, heads, n, head dim)
+        # Windows and heads share one axis, (B, windows * heads, n, head dim): attention stays 4-D (what the
+        # fused kernels take) and the per-window bias broadcasts over the batch without being copied.
+        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, b, nw * self.num_heads, n, -1).unbind(0)
         bias = self.position_bias()[None]  # (1, heads, n, n), the same for every window
         if any(shifts):
             bias = bias + shift_mask(ph, pw, win, shifts, bias.device)[:, None]  # (windows, heads, n, n)
+        bias = bias.expand(nw, -1, -1, -1).reshape(1, nw * self.num_heads, n, n)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
-        out = self.proj(out.transpose(2, 3).reshape(b, nw, n, c))
+        out = self.proj(out.reshape(b, nw, self.num_heads, n, -1).transpose(2, 3).reshape(b, nw, n, c))
         out = _merge(out, ph, pw, win)
         if any(shifts):
             out = torch.roll(out, shifts=shifts, dims=(1, 2))
