@@ -345,6 +345,9 @@ def _write(tmp_path: Path, case: str) -> Path:
     elif case == "index values":
         write_official_checkpoint(path, TINY, extra={
             "backbone.0.3.1.attn.relative_position_index": _tiny_index_reversed()})
+    elif case == "sizes":  # 3 heads cannot split stage 1's 8 channels
+        write_official_checkpoint(path, TINY, extra={
+            "backbone.0.1.0.attn.relative_position_bias_table": torch.zeros(169, 3)})
     elif case == "runs code":
         torch.save({"state_dict_backbone": {"x": torch.zeros(1)}, "hook": _RunsCode(tmp_path / "ran")}, path)
     elif case == "no state dict":
@@ -361,6 +364,7 @@ def _write(tmp_path: Path, case: str) -> Path:
     ("misshapen", "has tensor face_decoder.mask_tokens.weight of shape (10, 32) where FaceXFormer has (11, 32)"),
     ("unexpected", "has 2 tensors FaceXFormer does not, first: face_decoder.extra_head.weight"),
     ("index values", "values are not those of a 7 x 7 Swin window, first: backbone.0.3.1.attn.relative_position_index"),
+    ("sizes", "does not describe a FaceXFormer (FaceXFormer sizes do not fit together: stage 1's 3 heads"),
     ("runs code", "need code to be run"),
     ("no state dict", "holds no 'state_dict_backbone'"),
     ("text", "is not a torch checkpoint file"),
