@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from finecliper.cues.extract import CueSettings, Extractor
-from finecliper.cues.segformer_backend import BROW, EYE, SegformerParser, assign_sides, class_table
+from finecliper.cues.parsing_sides import BROW, EYE, assign_sides
+from finecliper.cues.segformer_backend import SegformerParser, class_table
 from finecliper.errors import UserError
 from finecliper.face_layout import LEFT_EYE, PARSING_INDEX, RIGHT_EYE
 from media import astronaut

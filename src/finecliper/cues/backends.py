@@ -1,9 +1,12 @@
 """The cue backends (docs/design.md §5): one registry per role, and what an entry of each provides.
 
-- `LANDMARK_BACKENDS`: follows the face through a clip as a dense mesh per frame and maps the meshes
-  onto the 68 iBUG points (`mediapipe`, in `mediapipe_backend`).
+- `LANDMARK_BACKENDS`: follows the face through a clip as a set of points per frame and maps them
+  onto the 68 iBUG points: MediaPipe's dense mesh (`mediapipe`, in `mediapipe_backend`), or FaceXFormer,
+  the paper's cue model, which gives the 68 points and the parsing map in one pass from the user's
+  weights file (`facexformer`, in `facexformer_backend`).
 - `PARSING_BACKENDS`: draws the 11-class parsing maps, from the mesh's own regions (`mesh`, in
-  `parsing_fill`) or with a model that looks at the frames (`segformer`, in `segformer_backend`).
+  `parsing_fill`), with a model that looks at the frames (`segformer`, in `segformer_backend`), or from
+  the landmark backend's own pass (`facexformer`: `from_landmarks`).
 
 An entry is a class registered where it is defined (`@PARSING_BACKENDS.register("mesh")`); the
 extractor builds it once per process with `build(settings)`, where its heavy imports (mediapipe,
@@ -51,11 +54,23 @@ class MeshTrack:
     face_score: np.ndarray | None = None  # (T,) detector confidence at the mesh (cues.face_score), 0: none
 
 
+@dataclass
+class TrackedImage:
+    """What a landmark backend's tracker gives for one image (a frame, or a face crop of it)."""
+
+    mesh: np.ndarray | None  # (K, 3) float32 in the image's pixels; None: no face found
+    parsing: np.ndarray | None = None  # (h, w) uint8 map of the whole image, from a backend that gives_parsing
+
+
 class LandmarkBackend:
     """A face tracker whose per-frame meshes map onto the 68 iBUG points; one instance per process."""
 
     summary = ""  # one line for --help
     num_points = 0  # points of one frame's mesh
+    needs_weights = False  # True: built from --weights, a local model file
+    gives_parsing = False  # True: its tracker also draws each image's parsing map (TrackedImage.parsing)
+    default_parsing = "mesh"  # the parsing backend used when none is named
+    info: dict | None = None  # the model's description (weights hash, ...), recorded in the store's provenance
 
     @classmethod
     def build(cls, settings: CueSettings) -> LandmarkBackend:
@@ -70,7 +85,8 @@ class LandmarkBackend:
         raise NotImplementedError
 
     def tracker(self) -> AbstractContextManager:
-        """A fresh tracker for one clip: called on each frame in order, gives a (K, 3) mesh or None."""
+        """A fresh tracker for one clip: its `track(images)` is called on the clip's images chunk after chunk,
+        in order, and gives a `TrackedImage` per image (a backend with a model runs them as batches)."""
         raise NotImplementedError
 
     def detector(self) -> AbstractContextManager:
@@ -89,6 +105,7 @@ class ParsingBackend:
     summary = ""  # one line for --help
     needs_weights = False  # True: built from --parsing-weights, a local model folder
     reads_frames = False  # True: `parse` is called on every frame (or face crop) while the clip is tracked
+    from_landmarks = False  # True: its raw maps are the landmark backend's own (a backend that gives_parsing)
     info: dict | None = None  # the model's description, recorded in the store's provenance
 
     @classmethod
@@ -111,11 +128,11 @@ LANDMARK_BACKENDS: Registry[type[LandmarkBackend]] = Registry("landmark backend"
 PARSING_BACKENDS: Registry[type[ParsingBackend]] = Registry("parsing backend")
 
 
-def needing_weights() -> list[str]:
-    """Names of the parsing backends that load a model from --parsing-weights."""
-    return [name for name, entry in PARSING_BACKENDS.items() if entry.needs_weights]
+def needing_weights(registry: Registry = PARSING_BACKENDS) -> list[str]:
+    """Names of the entries of `registry` that load a model (--parsing-weights, or --weights for landmarks)."""
+    return [name for name, entry in registry.items() if entry.needs_weights]
 
 
-def parsing_help() -> str:
-    """The --parsing-backend help: every entry with its one line."""
-    return "; ".join(f"{name}: {entry.summary}" for name, entry in PARSING_BACKENDS.items())
+def backend_help(registry: Registry) -> str:
+    """The --backend / --parsing-backend help: every entry of `registry` with its one line."""
+    return "; ".join(f"{name}: {entry.summary}" for name, entry in registry.items())

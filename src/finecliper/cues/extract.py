@@ -28,6 +28,7 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from finecliper import __version__
@@ -37,6 +38,7 @@ from finecliper.cues.backends import (
     LANDMARK_BACKENDS,
     PARSING_BACKENDS,
     MeshTrack,
+    TrackedImage,
     needing_weights,
 )
 from finecliper.cues.face_score import MIN_IOU as FACE_SCORE_MIN_IOU
@@ -48,6 +50,7 @@ from finecliper.data.images import crop_square
 from finecliper.data.video import count_frames, read_clip
 from finecliper.errors import UserError
 from finecliper.face_layout import PARSING_CLASSES
+from finecliper.paths import existing_file
 
 PARSING_MAX_SIDE = 1280
 # Frames read at a time: 256 MiB of pixels (5000 frames of 224 px, 90 of 720p, 40 of 1080p). A clip that
@@ -61,16 +64,31 @@ class CueSettings:
     """Everything that decides the cues' content; recorded in the store's provenance."""
 
     backend: str = "mediapipe"  # a LANDMARK_BACKENDS name
-    parsing_backend: str = "mesh"  # a PARSING_BACKENDS name
+    parsing_backend: str | None = None  # a PARSING_BACKENDS name; None: the landmark backend's default_parsing
     parsing_weights: str | None = None  # local model folder for a parsing backend that needs_weights
     crop: str = "auto"
-    device: str = "cpu"  # for the parsing model only; MediaPipe runs on the CPU
+    device: str = "cpu"  # for the models only; MediaPipe runs on the CPU
+    weights: str | None = None  # local model file for a landmark backend that needs_weights (facexformer)
+
+    def __post_init__(self) -> None:
+        if self.parsing_backend is None and self.backend in LANDMARK_BACKENDS:
+            self.parsing_backend = LANDMARK_BACKENDS.get(self.backend).default_parsing
 
     def validate(self) -> None:
-        LANDMARK_BACKENDS.get(self.backend)  # an unknown name: UserError listing the known ones
-        parsing = PARSING_BACKENDS.get(self.parsing_backend)
+        landmarks = LANDMARK_BACKENDS.get(self.backend)  # an unknown name: UserError listing the known ones
+        parsing = PARSING_BACKENDS.get(self.parsing_backend or "")
         if self.crop not in CROP_MODES:
             raise UserError(f"unknown crop mode {self.crop!r}; choose one of {', '.join(CROP_MODES)}")
+        # A backend that draws parsing in its own pass pairs only with the parsing backend that reads it.
+        if parsing.from_landmarks != landmarks.gives_parsing:
+            raise UserError(f"the {self.backend} landmark backend and the {self.parsing_backend} parsing backend do not "
+                            f"go together; leave out --parsing-backend to use {landmarks.default_parsing}")
+        if landmarks.needs_weights and not self.weights:
+            raise UserError(f"the {self.backend} landmark backend needs --weights, its model file (see the README)")
+        if not landmarks.needs_weights and self.weights:
+            raise UserError(f"--weights is only used with --backend {' or '.join(needing_weights(LANDMARK_BACKENDS))}")
+        if self.weights:
+            existing_file(self.weights, f"{self.backend} weights file")
         if parsing.needs_weights and not self.parsing_weights:
             raise UserError(f"the {self.parsing_backend} parsing backend needs --parsing-weights, a local model folder")
         if not parsing.needs_weights and self.parsing_weights:
@@ -80,8 +98,11 @@ class CueSettings:
         """The settings that change what is written (not where it runs)."""
         out = asdict(self)
         out.pop("device")
-        if out["parsing_weights"]:
-            out["parsing_weights"] = str(Path(out["parsing_weights"]).resolve())
+        if out["weights"] is None:
+            out.pop("weights")  # stores written before landmark backends had weights record no such key
+        for key in ("weights", "parsing_weights"):
+            if out.get(key):
+                out[key] = str(Path(out[key]).resolve())
         return out
 
 
@@ -147,6 +168,8 @@ class Extractor:
         }
         if self.parser.info is not None:
             info["parsing_model"] = self.parser.info
+        if self.landmarker.info is not None:
+            info["landmark_model"] = self.landmarker.info
         return info
 
     def extract(self, path: str | Path, num_frames: int | None = None, sparse: bool = False) -> ClipCues:
@@ -173,19 +196,22 @@ class Extractor:
         (mh, mw), scale = map_size(clip.size)
         meshes = np.full((clip.n, self.landmarker.num_points, 3), np.nan, dtype=np.float32)
         faces = faces or []  # every frame's detected faces: from the cropping, else found below
-        raw_parsing = np.zeros((clip.n, mh, mw), dtype=np.uint8) if self.parser.reads_frames else None
+        reads_maps = self.parser.reads_frames or self.parser.from_landmarks
+        raw_parsing = np.zeros((clip.n, mh, mw), dtype=np.uint8) if reads_maps else None
         with self.landmarker.tracker() as tracker, self.landmarker.detector() as detect:
             for a, b in clip.chunks:
                 with self._stage("read"):
                     frames = clip.read(a, b)
+                chunk_boxes = None if boxes is None else boxes[a:b]
                 with self._stage("mesh"):
-                    images = self._track_chunk(tracker, frames, None if boxes is None else boxes[a:b], meshes[a:b])
+                    images, tracked = self._track_chunk(tracker, frames, chunk_boxes, meshes[a:b])
                 if len(faces) < b:
                     with self._stage("face_score"):
                         faces.extend(face_crop.detect_faces(detect, f) for f in frames)
                 if raw_parsing is not None:
                     with self._stage("parse"):
-                        self._parse(images, None if boxes is None else boxes[a:b], scale, raw_parsing[a:b])
+                        maps = self._raw_maps(images, tracked, chunk_boxes, scale, raw_parsing.shape[1:])
+                        _paste(maps, chunk_boxes, scale, raw_parsing[a:b])
         valid = ~np.isnan(meshes[:, 0, 0])
         if not valid.any():
             raise UserError(f"no face was found in any of the {clip.n} frames of clip {path}")
@@ -217,16 +243,19 @@ class Extractor:
         return nullcontext() if self.timer is None else self.timer.stage(name)
 
     @staticmethod
-    def _track_chunk(tracker, frames: np.ndarray, boxes: np.ndarray | None, out: np.ndarray) -> list[np.ndarray]:
-        """Meshes of one chunk's frames (or face crops) into `out` (NaN where no face); returns the images."""
+    def _track_chunk(tracker, frames: np.ndarray, boxes: np.ndarray | None,
+                     out: np.ndarray) -> tuple[list[np.ndarray], list[TrackedImage]]:
+        """Meshes of one chunk's frames (or face crops) into `out` (NaN where no face); returns the images and
+        what the tracker gave for each."""
         images = list(frames) if boxes is None else [crop_square(f, b) for f, b in zip(frames, boxes, strict=True)]
-        for i, image in enumerate(images):
-            mesh = tracker(image)
-            if mesh is not None:
+        tracked = tracker.track(images)
+        for i, item in enumerate(tracked):
+            if item.mesh is not None:
+                mesh = item.mesh.copy()
                 if boxes is not None:
                     mesh[:, :2] += boxes[i, :2]  # crop pixels -> frame pixels
                 out[i] = mesh
-        return images
+        return images, tracked
 
     def _face_boxes(self, clip: _Frames, sparse: bool = False) -> tuple[np.ndarray | None, list | None]:
         """Square face crops (N, 3) when the clip is not face crops already, else None; with the faces
@@ -246,16 +275,30 @@ class Extractor:
             raise UserError(f"no face was found in any of the {clip.n} frames of clip {clip.path}") from None
         return np.stack([face_crop.crop_box(b) for b in smoothed]), detections
 
-    def _parse(self, images: list[np.ndarray], boxes: np.ndarray | None, scale: float, out: np.ndarray) -> None:
-        """Run the parsing model on frames (or crops) and write its maps into `out` (T, h, w) at `scale`."""
-        if boxes is None:
-            out[:] = self.parser.parse(images, [out.shape[1:]] * len(images))
-            return
-        sides = [max(1, round(int(b[2]) * scale)) for b in boxes]
-        maps = self.parser.parse(images, [(s, s) for s in sides])
-        h, w = out.shape[1:]
-        for t, (m, b, s) in enumerate(zip(maps, boxes, sides, strict=True)):
-            x0, y0 = round(int(b[0]) * scale), round(int(b[1]) * scale)
-            fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + s, w), min(y0 + s, h)
-            if fx1 > fx0 and fy1 > fy0:
-                out[t, fy0:fy1, fx0:fx1] = m[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
+    def _raw_maps(self, images: list[np.ndarray], tracked: list[TrackedImage], boxes: np.ndarray | None,
+                  scale: float, map_hw: tuple[int, int]) -> list[np.ndarray]:
+        """One chunk's maps before pasting: each image's (its crop's) map at the stored scale."""
+        sizes = [tuple(map_hw)] * len(images) if boxes is None else [(s, s) for s in _crop_sides(boxes, scale)]
+        if self.parser.reads_frames:
+            return self.parser.parse(images, sizes)
+        # The landmark backend drew the maps at the images' own size (background without a face).
+        return [cv2.resize(item.parsing, (w, h), interpolation=cv2.INTER_NEAREST_EXACT)
+                if item.parsing is not None else np.zeros((h, w), dtype=np.uint8)
+                for item, (h, w) in zip(tracked, sizes, strict=True)]
+
+
+def _crop_sides(boxes: np.ndarray, scale: float) -> list[int]:
+    return [max(1, round(int(b[2]) * scale)) for b in boxes]
+
+
+def _paste(maps: list[np.ndarray], boxes: np.ndarray | None, scale: float, out: np.ndarray) -> None:
+    """Write a chunk's maps into `out` (T, h, w): whole when the images were frames, else each into its crop."""
+    if boxes is None:
+        out[:] = np.stack(maps)
+        return
+    h, w = out.shape[1:]
+    for t, (m, b, s) in enumerate(zip(maps, boxes, _crop_sides(boxes, scale), strict=True)):
+        x0, y0 = round(int(b[0]) * scale), round(int(b[1]) * scale)
+        fx0, fy0, fx1, fy1 = max(x0, 0), max(y0, 0), min(x0 + s, w), min(y0 + s, h)
+        if fx1 > fx0 and fy1 > fy0:
+            out[t, fy0:fy1, fx0:fx1] = m[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from finecliper.cues.backends import LANDMARK_BACKENDS, LandmarkBackend
+from finecliper.cues.backends import LANDMARK_BACKENDS, LandmarkBackend, TrackedImage
 from finecliper.cues.mesh_to_ibug import NUM_MESH_POINTS, MeshLayout
 
 # MediaPipe's defaults: confidence to report a face, and to keep tracking it rather than detect anew.
@@ -92,6 +92,10 @@ class FaceMeshTracker:
         norm = np.array([(p.x, p.y, p.z) for p in lm], dtype=np.float64)
         # Normalised coordinates measure from the image's edge, like our continuous pixel coordinates.
         return (norm * np.array([w, h, w])).astype(np.float32)
+
+    def track(self, images: list[np.ndarray]) -> list[TrackedImage]:
+        """The next images of the clip, one by one (the graph tracks frame to frame): the backends' interface."""
+        return [TrackedImage(self(image)) for image in images]
 
     def close(self) -> None:
         if self._mesh is not None:

@@ -9,8 +9,7 @@ face as with the mesh backend; only "hair" adds what the mesh backend cannot giv
 
 Left and right: CelebAMask-HQ's `l_`/`r_` prefixes are not used consistently from the subject's or the
 image's view across its derivatives, so the model is only asked *which* pixels are eye or brow; the
-side is decided per pixel by the face's own geometry from the landmarks (`assign_sides`): the side of
-the face's vertical mid-line, in the frame from the subject's right eye to their left one.
+side is decided by the face's own geometry (`parsing_sides.assign_sides`).
 
 Preprocessing follows the folder's `preprocessor_config.json` (size, mean, std) when present, else
 SegFormer's defaults (512 x 512, ImageNet mean and std); it is done here with OpenCV so that no
@@ -28,14 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from finecliper.cues.backends import PARSING_BACKENDS, MeshTrack, ParsingBackend
+from finecliper.cues.parsing_sides import BROW, EYE, assign_sides
 from finecliper.errors import UserError
-from finecliper.face_layout import LEFT_EYE, PARSING_INDEX, RIGHT_EYE
+from finecliper.face_layout import PARSING_INDEX
 from finecliper.paths import existing_folder
 
 log = logging.getLogger(__name__)
-
-# Codes of the model-side classes before the side is known; both are outside the 11 parsing classes.
-EYE, BROW = 254, 253
 
 _NAMES = {
     "background": ("background", "bg", "__background__", "void", "hat", "ear_r", "earring", "earrings",
@@ -87,30 +84,6 @@ def class_table(id2label: dict) -> np.ndarray:
     if unknown:
         log.warning("segformer: model classes %s are not face parts; they are mapped to background", unknown)
     return table
-
-
-def assign_sides(maps: np.ndarray, landmarks: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Turn EYE / BROW codes of (T, h, w) maps into left/right classes by the side of the face.
-
-    landmarks: (T, 68, 2) in frame pixels; `scale` maps them to the maps' pixels.
-    """
-    out = maps.copy()
-    h, w = maps.shape[1:]
-    ys, xs = np.mgrid[0:h, 0:w] + 0.5  # pixel centres in continuous coordinates
-    for t in range(len(maps)):
-        eyes = (maps[t] == EYE) | (maps[t] == BROW)
-        if not eyes.any():
-            continue
-        lm = landmarks[t].astype(np.float64) * scale
-        right, left = lm[RIGHT_EYE].mean(0), lm[LEFT_EYE].mean(0)
-        mid, axis = (right + left) / 2, left - right
-        # Positive projection on the right-eye -> left-eye axis: the subject's left side of the face.
-        on_left = ((xs - mid[0]) * axis[0] + (ys - mid[1]) * axis[1]) > 0
-        for code, lname, rname in ((EYE, "left_eye", "right_eye"), (BROW, "left_brow", "right_brow")):
-            sel = maps[t] == code
-            out[t][sel & on_left] = PARSING_INDEX[lname]
-            out[t][sel & ~on_left] = PARSING_INDEX[rname]
-    return out
 
 
 def _preprocessing(folder: Path) -> tuple[tuple[int, int], np.ndarray, np.ndarray]:
