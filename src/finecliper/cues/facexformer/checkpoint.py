@@ -18,6 +18,7 @@ import math
 import pickle
 import re
 import warnings
+import zipfile
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -44,8 +45,21 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _looks_like_torch_file(path: Path) -> bool:
+    """torch.save writes a zip archive, or (before torch 1.6, or with the legacy format) a pickle of protocol 2+,
+    whose first byte is PROTO (0x80); anything else is some other file, whatever the unpickler makes of it."""
+    with open(path, "rb") as file:
+        return zipfile.is_zipfile(file) or file.seek(0) == 0 and file.read(1) == b"\x80"
+
+
 def _read(path: Path) -> object:
     """The unpickled object, read with the weights-only unpickler; any failure is one sentence."""
+    try:
+        is_torch_file = _looks_like_torch_file(path)
+    except OSError as exc:
+        raise UserError(f"{WHAT} {path} cannot be read ({exc.strerror or _first_line(exc)})") from None
+    if not is_torch_file:
+        raise UserError(f"{WHAT} {path} is not a torch checkpoint file (neither a zip archive nor a pickle)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about unusual pickle protocols of files it then rejects
