@@ -146,8 +146,10 @@ def _make_clip(out: str, settings: SynthSettings, info: ClipInfo) -> str:
         write_video(path, frames, fps=settings.fps)
     else:
         _write_frames(path, frames)
+    # The generator drew a face in every frame: its face score is certainty (else training warns it is unmeasured).
     store.save(info.id, ClipCues(landmarks=points, valid=np.ones(len(points), dtype=bool), parsing=parsing,
-                                 frame_size=(settings.size, settings.size)))
+                                 frame_size=(settings.size, settings.size),
+                                 face_score=np.ones(len(points), dtype=np.float32)))
     return "done"
 
 
