@@ -126,6 +126,13 @@ class Evil:
         return (os.system, ("echo pwned",))
 
 
+def evil_file(tmp: Path) -> Path:
+    """A torch file whose unpickling would run a command."""
+    path = tmp / "evil.pt"
+    torch.save({"state_dict_backbone": Evil()}, path)
+    return path
+
+
 def csv_table(w: World, tmp: Path, rows: str) -> Path:
     path = tmp / "table.csv"
     path.write_text("path,label,split\n" + rows)
@@ -234,6 +241,29 @@ ROWS: dict[str, tuple[Row, str]] = {
     "cue store is a file (describe)": (lambda w, t: ["describe", "--manifest", str(w.manifest), "--backend",
                                                      "landmarks", "--cues", str(w.file), "--out", str(t / "d.jsonl")],
                                        "is a file, not a folder"),
+    # ----- cue backends with a model (facexformer)
+    "cues facexformer without --weights": (lambda w, t: ["cues", "--manifest", str(w.manifest), "--out", str(t / "c"),
+                                                         "--backend", "facexformer"], "needs --weights"),
+    "cues --weights is a folder": (lambda w, t: ["cues", "--manifest", str(w.manifest), "--out", str(t / "c"),
+                                                 "--backend", "facexformer", "--weights", str(w.data)],
+                                   "is a folder, not a file"),
+    "cues --weights not a checkpoint": (lambda w, t: ["cues", "--manifest", str(w.manifest), "--out", str(t / "c"),
+                                                      "--backend", "facexformer", "--weights", str(w.file)],
+                                        "is not a torch checkpoint"),
+    "cues --weights malicious pickle": (lambda w, t: ["cues", "--manifest", str(w.manifest), "--out", str(t / "c"),
+                                                      "--backend", "facexformer", "--weights", str(evil_file(t))],
+                                        "need code to be run"),
+    "cues --weights with mediapipe": (lambda w, t: ["cues", "--manifest", str(w.manifest), "--out", str(t / "c"),
+                                                    "--weights", str(w.file)], "only used with --backend facexformer"),
+    "cues facexformer with mesh parsing": (lambda w, t: ["cues", "--manifest", str(w.manifest), "--out",
+                                                         str(t / "c"), "--backend", "facexformer", "--weights",
+                                                         str(w.file), "--parsing-backend", "mesh"],
+                                           "do not go together"),
+    "predict facexformer without --weights": (lambda w, t: ["predict", str(w.data / "happiness_00"), "--checkpoint",
+                                                            str(w.checkpoint), "--backend", "facexformer"],
+                                              "needs --weights"),
+    "bench cues facexformer without --weights": (lambda w, t: ["bench", "cues", "--backend", "facexformer"],
+                                                 "needs --weights"),
     "resume epoch 'x'": (lambda w, t: [T, "--config", str(w.config), "--resume", "--out",
                                        str(run_with_resume(w, t, lambda s: {**s, "epoch": "x"}))], "epoch"),
     "resume global_step negative": (lambda w, t: [T, "--config", str(w.config), "--resume", "--out",

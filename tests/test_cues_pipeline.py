@@ -274,7 +274,7 @@ def test_bad_settings_give_one_clear_line(tmp_path, dataset, capsys):
     with pytest.raises(UserError, match="unknown landmark backend 'dlib'"):
         CueSettings(backend="dlib").validate()
     with pytest.raises(UserError, match="unknown parsing backend"):
-        CueSettings(parsing_backend="facexformer").validate()
+        CueSettings(parsing_backend="bisenet").validate()
     assert main(["cues", "--manifest", manifest, "--out", str(tmp_path / "s"),
                  "--parsing-backend", "segformer"]) == 2
     assert "needs --parsing-weights" in capsys.readouterr().err

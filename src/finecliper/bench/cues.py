@@ -1,7 +1,8 @@
-"""`finecliper bench cues`: speed of the default cue backends on 224 px face crops, and the store's size.
+"""`finecliper bench cues`: speed of a cue backend on 224 px face crops, and the store's size.
 
 Times the real per-clip extraction (`cues.extract.Extractor.extract`: reading JPEG frames, the
-`--crop auto` probe, MediaPipe face mesh, the 68-point mapping and the parsing fill) on a clip of 224 px
+`--crop auto` probe, by default MediaPipe face mesh, the 68-point mapping and the parsing fill; with
+`--backend facexformer --weights F` FaceXFormer's batched pass on --device) on a clip of 224 px
 face crops like the datasets' (made from a real face photo, moving and zooming a little from frame to
 frame, unless a clip is given), and each stage inside it through the extractor's own `StageTimer`.
 Speed per core is frames per CPU-second of the process (all its threads counted), so it does not depend
@@ -9,10 +10,10 @@ on how many cores the machine has. Whole runs are reported by their median; stag
 over the same runs.
 
 Store size: bytes per frame of the landmarks and of the parsing maps as the store writes them, and, to
-justify the stored resolution, the same maps at half resolution with their per-class overlap (IoU)
-with the full-resolution maps after nearest upsampling.
+justify the stored resolution, mesh-filled maps at half resolution with their per-class overlap (IoU)
+with the full-resolution maps after nearest upsampling (None for a model's maps).
 
-The result (`--json`): {"backend", "versions", "clip", "frame_size", "frames", "frames_without_face",
+The result (`--json`): {"backend", "device", "versions", "clip", "frame_size", "frames", "frames_without_face",
 "wall_s_per_clip", "cpu_s_per_clip", "frames_per_s", "frames_per_s_per_core", "stages_ms": {...},
 "store": {"bytes_per_frame", "landmarks_bytes_per_frame", "parsing_bytes_per_frame", "parsing_size",
 "raw_parsing_bytes_per_frame", "clip_kb_16_frames", "clip_kb_100_frames",
@@ -78,11 +79,13 @@ def face_crop_clip(extractor: Extractor, photo: np.ndarray, n: int, size: int = 
     return np.stack(frames)
 
 
-def bench_cues(clip: str | None = None, frames: int = 64, repeat: int = 3) -> dict:
-    """The benchmark's result (see the module docstring) on `clip`, or on `frames` generated face crops."""
+def bench_cues(clip: str | None = None, frames: int = 64, repeat: int = 3, settings: CueSettings | None = None) -> dict:
+    """The benchmark's result (see the module docstring) on `clip`, or on `frames` generated face crops,
+    with the cue backends of `settings` (default: MediaPipe and the mesh fill)."""
     if frames < 2 or repeat < 1:
         raise UserError("--frames must be at least 2 and --repeat at least 1")
-    extractor = Extractor(CueSettings())
+    settings = settings or CueSettings()
+    extractor = Extractor(settings)
     with tempfile.TemporaryDirectory(prefix="finecliper-bench-cues-") as tmp:
         path = Path(clip) if clip else Path(tmp) / "clip"
         if not clip:
@@ -103,13 +106,14 @@ def bench_cues(clip: str | None = None, frames: int = 64, repeat: int = 3) -> di
     wall = statistics.median(r[0] for r in runs)
     cpu = statistics.median(r[1] for r in runs)
     return {
-        "backend": "mediapipe face mesh + mesh parsing", "versions": extractor.landmarker.versions(),
+        "backend": f"{settings.backend} landmarks + {settings.parsing_backend} parsing", "device": settings.device,
+        "versions": {**extractor.landmarker.versions(), **extractor.parser.versions()},
         "clip": str(clip) if clip else f"{n} generated 224 px face crops (JPEG)",
         "frame_size": list(cues.frame_size), "frames": n, "frames_without_face": int((~cues.valid).sum()),
         "wall_s_per_clip": round(wall, 4), "cpu_s_per_clip": round(cpu, 4),
         "frames_per_s": round(n / wall, 1), "frames_per_s_per_core": round(n / cpu, 1),
         "stages_ms": {k: round(v, 3) for k, v in _stages_ms(stages, n).items()},
-        "store": _store_numbers(cues, track, layout),
+        "store": _store_numbers(cues, track, layout if settings.parsing_backend == "mesh" else None),
     }
 
 
@@ -134,7 +138,8 @@ def _npz_bytes(**arrays) -> int:
 
 
 def _store_numbers(cues: ClipCues, track: MeshTrack, layout) -> dict:
-    """Bytes of the clip's cue file as the store writes it, and what half-resolution maps would save and lose."""
+    """Bytes of the clip's cue file as the store writes it, and, for maps filled from a mesh `layout`, what
+    half-resolution maps would save and lose (a model's maps have one resolution: `half_resolution` None)."""
     n = cues.num_frames
     arrays = {"landmarks": cues.landmarks.astype(np.float32), "valid": cues.valid, "parsing": cues.parsing,
               "frame_size": np.asarray(cues.frame_size, dtype=np.int64)}
@@ -142,6 +147,18 @@ def _store_numbers(cues: ClipCues, track: MeshTrack, layout) -> dict:
         arrays["boxes"] = cues.boxes.astype(np.int64)
     total = _npz_bytes(**arrays)
     (h, w), scale = map_size(cues.frame_size)
+    numbers = {
+        "bytes_per_frame": round(total / n, 1),
+        "landmarks_bytes_per_frame": round(_npz_bytes(landmarks=arrays["landmarks"]) / n, 1),
+        "parsing_bytes_per_frame": round(_npz_bytes(parsing=cues.parsing) / n, 1),
+        "parsing_size": [h, w],
+        "raw_parsing_bytes_per_frame": h * w,
+        "clip_kb_16_frames": round(16 * total / n / 1024, 1),
+        "clip_kb_100_frames": round(100 * total / n / 1024, 1),
+        "half_resolution": None,
+    }
+    if layout is None:
+        return numbers
     full = cues.parsing[track.valid]
     half = np.stack([fill_parsing(layout, m, (h // 2, w // 2), scale / 2) for m in track.meshes[track.valid]])
     up = np.stack([cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST_EXACT) for m in half])
@@ -150,17 +167,9 @@ def _store_numbers(cues: ClipCues, track: MeshTrack, layout) -> dict:
         union = int(((full == c) | (up == c)).sum())
         if union and c > 0:
             iou[name] = round(int(((full == c) & (up == c)).sum()) / union, 3)
-    return {
-        "bytes_per_frame": round(total / n, 1),
-        "landmarks_bytes_per_frame": round(_npz_bytes(landmarks=arrays["landmarks"]) / n, 1),
-        "parsing_bytes_per_frame": round(_npz_bytes(parsing=cues.parsing) / n, 1),
-        "parsing_size": [h, w],
-        "raw_parsing_bytes_per_frame": h * w,
-        "clip_kb_16_frames": round(16 * total / n / 1024, 1),
-        "clip_kb_100_frames": round(100 * total / n / 1024, 1),
-        "half_resolution": {"parsing_bytes_per_frame": round(_npz_bytes(parsing=half) / len(half), 1),
-                            "iou_with_full": iou},
-    }
+    numbers["half_resolution"] = {"parsing_bytes_per_frame": round(_npz_bytes(parsing=half) / len(half), 1),
+                                  "iou_with_full": iou}
+    return numbers
 
 
 def report(result: dict) -> str:
@@ -168,13 +177,15 @@ def report(result: dict) -> str:
     store, hr = result["store"], result["store"]["half_resolution"]
     height, width = result["frame_size"]
     return "\n".join([
-        f"cue pipeline ({result['backend']}) on {result['clip']}, {result['frames']} frames of {width}x{height}",
+        f"cue pipeline ({result['backend']}, {result['device']}) on {result['clip']}, {result['frames']} frames of "
+        f"{width}x{height}",
         f"  {result['frames_per_s_per_core']:.1f} frames/s per core (CPU time), {result['frames_per_s']:.1f} "
         f"frames/s wall; {result['frames_without_face']} frames without a face",
         "  stages (ms): " + ", ".join(f"{k} {v}" for k, v in result["stages_ms"].items()),
         f"  store: {store['bytes_per_frame']} B/frame ({store['landmarks_bytes_per_frame']} landmarks, "
         f"{store['parsing_bytes_per_frame']} parsing, {store['raw_parsing_bytes_per_frame']} raw); "
         f"{store['clip_kb_16_frames']} KB per 16-frame clip, {store['clip_kb_100_frames']} KB per 100 frames",
+    ] + ([] if hr is None else [
         f"  parsing at half resolution: {hr['parsing_bytes_per_frame']} B/frame; IoU with full resolution: "
         + ", ".join(f"{k} {v}" for k, v in hr["iou_with_full"].items()),
-    ])
+    ]))

@@ -2,6 +2,10 @@
 
     finecliper cues --manifest M --out DIR [--backend mediapipe] [--parsing-backend mesh|segformer
                     --parsing-weights DIR] [--workers N] [--crop auto|none] [--preview CLIP_ID]
+    finecliper cues --manifest M --out DIR --backend facexformer --weights ckpts/model.pt [--device cuda]
+
+`--backend facexformer` runs the paper's cue model from the authors' checkpoint file (README, "FaceXFormer
+cues"): its landmarks and its parsing maps (hair included) come from one pass, batched on --device.
 
 Resumable: rerunning the same command skips finished clips and redoes corrupt ones. Exit status 0 when
 every clip has cues, 1 when some clips failed (listed, with reasons, in the summary and in
@@ -27,15 +31,18 @@ from finecliper.paths import output_folder
 
 
 def register(subparsers) -> None:
-    from finecliper.cues.backends import CROP_MODES, LANDMARK_BACKENDS, PARSING_BACKENDS, parsing_help
+    from finecliper.cues.backends import CROP_MODES, LANDMARK_BACKENDS, PARSING_BACKENDS, backend_help
     from finecliper.devices import DEVICE_HELP
 
     p = subparsers.add_parser("cues", help="landmarks and face parsing for every frame of a manifest's clips")
     p.add_argument("--manifest", required=True, help="JSONL manifest (from `finecliper manifest`)")
     p.add_argument("--data-root", help="data root replacing the manifest's (data moved elsewhere)")
     p.add_argument("--out", required=True, help="cue store folder (created; reused to resume)")
-    p.add_argument("--backend", default="mediapipe", choices=LANDMARK_BACKENDS, help="landmark backend")
-    p.add_argument("--parsing-backend", default="mesh", choices=PARSING_BACKENDS, help=parsing_help())
+    p.add_argument("--backend", default="mediapipe", choices=LANDMARK_BACKENDS, help=backend_help(LANDMARK_BACKENDS))
+    p.add_argument("--weights", metavar="FILE",
+                   help="model file of a landmark backend that loads one (--backend facexformer: ckpts/model.pt)")
+    p.add_argument("--parsing-backend", choices=PARSING_BACKENDS,
+                   help="default: the landmark backend's own (mesh for mediapipe); " + backend_help(PARSING_BACKENDS))
     p.add_argument("--parsing-weights", metavar="DIR",
                    help="local model folder of a parsing backend that loads one (e.g. --parsing-backend segformer)")
     p.add_argument("--crop", default="auto", choices=CROP_MODES,
@@ -49,13 +56,16 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _device(arg: str | None, parsing_backend: str) -> str:
-    """The parsing model's device; only a backend with a model has one, so only it picks CUDA by itself."""
-    from finecliper.cues.backends import PARSING_BACKENDS
+def _device(arg: str | None, settings) -> str:
+    """The models' device; only backends with a model have one, so only they pick CUDA by themselves."""
+    from finecliper.cues.backends import LANDMARK_BACKENDS, PARSING_BACKENDS
     from finecliper.devices import resolve_device
 
-    if arg is None and not PARSING_BACKENDS.get(parsing_backend).needs_weights:
-        return "cpu"  # the mesh fill has no model: nothing to place on a GPU
+    settings.validate()  # unknown names first, before a device is looked for
+    has_model = LANDMARK_BACKENDS.get(settings.backend).needs_weights or PARSING_BACKENDS.get(
+        settings.parsing_backend).needs_weights
+    if arg is None and not has_model:
+        return "cpu"  # MediaPipe and the mesh fill have no model to place on a GPU
     return str(resolve_device(arg))
 
 
@@ -73,9 +83,9 @@ def run(args) -> int:
     records = read_manifest(args.manifest, args.data_root)
     if not records:
         raise UserError(f"manifest {args.manifest} lists no clips")
-    settings = CueSettings(backend=args.backend, parsing_backend=args.parsing_backend,
-                           parsing_weights=args.parsing_weights, crop=args.crop,
-                           device=_device(args.device, args.parsing_backend))
+    settings = CueSettings(backend=args.backend, parsing_backend=args.parsing_backend, weights=args.weights,
+                           parsing_weights=args.parsing_weights, crop=args.crop)
+    settings.device = _device(args.device, settings)
     if args.preview is not None:
         records = [r for r in records if r.id == args.preview]
         if not records:

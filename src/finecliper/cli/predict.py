@@ -3,6 +3,7 @@
     finecliper predict VIDEO [VIDEO ...] --checkpoint CKPT [--crop auto|none] [--describe none|landmarks]
                        [--description TEXT] [--top K] [--json] [--out FILE] [--set KEY=VALUE]
                        [--quantize int8]     (CPU: the frozen CLIP towers' linear layers in int8)
+                       [--backend facexformer --weights model.pt]  (cue backend; default: the training store's)
 
 Prints one line per clip: the most likely classes with their probabilities, and how the clip was read.
 `--json` prints {"checkpoint", "class_names", "predictions": [{"path", "label", "probabilities",
@@ -20,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from finecliper import atomic
-from finecliper.cues.backends import CROP_MODES, PARSING_BACKENDS
+from finecliper.cues.backends import CROP_MODES, LANDMARK_BACKENDS, PARSING_BACKENDS
 from finecliper.devices import DEVICE_HELP
 from finecliper.errors import UserError
 from finecliper.inference import DESCRIBE_MODES  # light: Predictor is loaded on first use
@@ -37,6 +38,10 @@ def register(subparsers) -> None:
                    help="landmarks: describe the facial movements for the description branch (default: none, w = 1)")
     p.add_argument("--description", metavar="TEXT",
                    help="your own description of the clip (e.g. from a video LLM), refined before use")
+    p.add_argument("--backend", choices=LANDMARK_BACKENDS,
+                   help="landmark backend of the cue extraction (default: what the checkpoint's cue store used, "
+                        "else mediapipe)")
+    p.add_argument("--weights", metavar="FILE", help="its model file (--backend facexformer: the authors' model.pt)")
     p.add_argument("--parsing-backend", choices=PARSING_BACKENDS,
                    help="parsing maps for the parsing branch (default: what the checkpoint's cue store used, else mesh)")
     p.add_argument("--parsing-weights", metavar="DIR", help="local face-parsing model folder (segformer)")
@@ -65,7 +70,7 @@ def run(args) -> int:
     if args.out:
         output_file(args.out)
     predictor = Predictor(args.checkpoint, args.overrides, args.device, args.crop, args.describe,
-                          args.parsing_backend, args.parsing_weights, args.quantize)
+                          args.parsing_backend, args.parsing_weights, args.quantize, args.backend, args.weights)
     # A bar for several clips; lines go through it so they do not tear it apart.
     bar = tqdm(args.videos, desc="predict", unit="clip", dynamic_ncols=True, file=sys.stderr,
                disable=len(args.videos) < 2)

@@ -8,4 +8,4 @@ parsing backends, `extract` turns one clip into its cues, `pipeline` runs a mani
 
 # Every backend module registers itself on import; importing them here makes the registries complete
 # whichever module of the package is imported first. They import nothing heavy at module level.
-from finecliper.cues import mediapipe_backend, parsing_fill, segformer_backend  # noqa: F401
+from finecliper.cues import facexformer_backend, mediapipe_backend, parsing_fill, segformer_backend  # noqa: F401

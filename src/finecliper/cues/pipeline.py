@@ -142,6 +142,13 @@ def check_provenance(store: CueStore, provenance: dict) -> None:
             f"the cue store {store.root} was written with other settings ({'; '.join(diffs) or 'unknown'}); "
             "choose another --out folder"
         )
+    old_hash = old.get("landmark_model", {}).get("sha256")
+    new_hash = provenance.get("landmark_model", {}).get("sha256")
+    if old_hash and new_hash and old_hash != new_hash:
+        raise UserError(
+            f"the cue store {store.root} was written with another {provenance['settings']['backend']} weights file "
+            f"(sha256 {old_hash[:12]}... there, {new_hash[:12]}... now); choose another --out folder"
+        )
     if old.get("versions") != provenance["versions"]:
         log.warning("cue store %s was written with other versions (%s); new clips use %s",
                     store.root, old.get("versions"), provenance["versions"])

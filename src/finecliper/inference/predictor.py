@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from finecliper.cues.backends import PARSING_BACKENDS
+from finecliper.cues.backends import LANDMARK_BACKENDS, PARSING_BACKENDS
 from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.face_verdict import face_verdict
@@ -120,7 +120,8 @@ class Predictor:
 
     def __init__(self, checkpoint: str | Path, overrides: Sequence[str] = (), device: str | None = None,
                  crop: str = "auto", describe: str = "none", parsing_backend: str | None = None,
-                 parsing_weights: str | None = None, quantize: str = "none"):
+                 parsing_weights: str | None = None, quantize: str = "none", backend: str | None = None,
+                 weights: str | None = None):
         if describe not in DESCRIBE_MODES:
             raise UserError(f"unknown --describe mode {describe!r}; choose one of {', '.join(DESCRIBE_MODES)}")
         self.checkpoint = str(checkpoint)
@@ -136,21 +137,28 @@ class Predictor:
         if describe != "none" and not self.cfg.model.descriptions:
             log.warning("this checkpoint does not read descriptions; --describe %s is ignored", describe)
             self.describe = "none"
-        backend, weights = self._training_parsing(parsing_backend, parsing_weights)
-        self.cue_settings = CueSettings(parsing_backend=backend, parsing_weights=weights, crop=crop,
-                                        device=self.device.type)
+        self.cue_settings = self._training_cues(CueSettings(backend=backend or "", parsing_backend=parsing_backend,
+                                                            weights=weights, parsing_weights=parsing_weights, crop=crop,
+                                                            device=self.device.type))
         self.cue_settings.validate()
         self._extractor: Extractor | None = None
 
-    def _training_parsing(self, backend: str | None, weights: str | None) -> tuple[str, str | None]:
-        """The parsing backend the checkpoint's cue store was made with (when it is on this machine and
-        nothing else is asked for): parsing maps from another backend would not match what it learned."""
-        if backend is not None or "parsing" not in self.cfg.model.cues or not self.cfg.data.cues:
-            return backend or "mesh", weights
-        settings = CueStore(self.cfg.data.cues).provenance().get("settings", {})
-        if settings.get("parsing_backend") not in PARSING_BACKENDS:  # e.g. the demo's oracle store: no model
-            return "mesh", weights
-        return settings["parsing_backend"], weights or settings.get("parsing_weights")
+    def _training_cues(self, asked: CueSettings) -> CueSettings:
+        """The cue backends the checkpoint's cue store was made with (when it is on this machine), where the
+        user names none: cues from another backend would not match what the model learned."""
+        store = {}
+        if self.cfg.model.cues and self.cfg.data.cues:
+            store = CueStore(self.cfg.data.cues).provenance().get("settings", {})
+        if store.get("backend") not in LANDMARK_BACKENDS or store.get("parsing_backend") not in PARSING_BACKENDS:
+            store = {}  # e.g. the demo's oracle store: no model behind it
+        if not asked.backend:
+            asked.backend = store.get("backend", "mediapipe")
+            asked.weights = asked.weights or store.get("weights")
+        if asked.parsing_backend is None:
+            same = store.get("backend") == asked.backend
+            asked.parsing_backend = store["parsing_backend"] if same else LANDMARK_BACKENDS.get(asked.backend).default_parsing
+            asked.parsing_weights = asked.parsing_weights or (store.get("parsing_weights") if same else None)
+        return asked
 
     @property
     def class_names(self) -> list[str]:
