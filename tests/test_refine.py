@@ -94,6 +94,11 @@ def test_paper_leaks_are_removed_and_movements_kept(refiner, text, kept, gone):
         # an emotion adjective before a person noun, with the article fixed
         ("An angry old man waves his arms.", "An old man waves his arms."),
         ("An angry man waves his arms.", "A man waves his arms."),
+        # an emotion word right after a person noun, before the finite verb: the word goes, the sentence stays
+        ("A man overwhelmed shakes his head. The frown.", "A man shakes his head. The frown."),
+        ("The woman upset lowered her eyes.", "The woman lowered her eyes."),
+        # ... but an -s form there is the main verb itself, and its clause goes
+        ("The woman hates cats. The frown.", "The frown."),
         # the subject of a removed clause is kept for the predicate after it (MAFW writes "can' t")
         ("A woman can' t believe what is happening and keeps shaking her head. The raised eyebrows.",
          "A woman keeps shaking her head. The raised eyebrows."),

@@ -12,7 +12,8 @@ widest, so that as much of the movement description as possible survives:
 3. adverbs of feeling (`[manner]`: "excitedly") go as single words, with an intensifier before them;
 4. prepositional phrases headed by an emotion word go ("with a dissatisfied face", "in surprise");
 5. an emotion adjective before a person noun goes ("an angry man" -> "a man"), and so does a participle
-   right after one ("A woman crying in front of a man nods" -> "A woman in front of a man nods");
+   right after one before a phrase or a finite verb ("A woman crying in front of a man nods" -> "A woman in
+   front of a man nods"; "A man overwhelmed shakes his head" -> "A man shakes his head");
 6. anything left: the clause holding the word goes — clauses end at , ; : (and their full-width forms)
    and at connectives such as "and", "which", "indicating", "suggesting" — and a clause's subject is
    kept for a bare predicate after it ("The woman can't believe it and nods" -> "The woman nods"), never
@@ -84,6 +85,12 @@ _SUBJECT = (
 )
 # Words after which a participle that follows its person noun is a modifier, not the predicate.
 _AFTER_PARTICIPLE = r"in|at|on|with|under|by|beside|next|near|behind|outside|inside|alone|quietly|softly|loudly"
+# Words ending in -s or -ed that are not the finite verb a post-nominal emotion word may stand before ("A man
+# overwhelmed shakes his head" -> "A man shakes his head"): pronouns, adverbs, prepositions.
+_NOT_VERBS = (
+    r"his|this|its|hers|theirs|yours|ours|us|yes|as|whereas|always|sometimes|perhaps|besides|towards|afterwards|"
+    r"upwards|downwards|sideways|less|unless|across|plus|thus|various|serious|obvious|nervous|ed"
+)
 # Words that start a new clause (besides , ; : and a spaced dash). Longest first.
 _CONNECTIVES = (
     r"and\s+then|but\s+then|as\s+if|as\s+though|so\s+that|and|but|while|whereas|then|which|who|whose|"
@@ -265,7 +272,8 @@ class Refiner:
         )
         # A participle right after its person noun, before a phrase: "A woman crying in front of a man nods".
         self._participle = re.compile(
-            rf"(?P<noun>{w}(?:{_PERSONS}))\s+(?P<emo>{emo})(?=\s+(?:{_AFTER_PARTICIPLE})(?!\w))", re.IGNORECASE
+            rf"(?P<noun>{w}(?:{_PERSONS}))\s+(?P<emo>{emo})(?=\s+(?:{_AFTER_PARTICIPLE})(?!\w)"
+            rf"|\s+(?P<verb>(?!(?:{_NOT_VERBS}|{emo})(?![\w'’]))[a-z]+(?:s|ed))(?![\w'’]))", re.IGNORECASE
         )
         self._subject = re.compile(rf"^\s*(?P<subject>{_SUBJECT})", re.IGNORECASE)
         self._subject_only = re.compile(rf"^\s*{_SUBJECT}\s*$", re.IGNORECASE)
@@ -348,8 +356,11 @@ class Refiner:
         return f"{det} {pre}"
 
     def _drop_participle(self, m: re.Match, removed: list[str]) -> str:
-        # Only an -ing form: "A woman cries in the rain" has its main verb there, and goes as a clause.
-        if not m.group("emo").lower().endswith("ing"):
+        # Before a phrase only an -ing form: "A woman cries in the rain" has its main verb there, and goes as a
+        # clause. Before a finite verb, an adjective or -ed form too ("A man overwhelmed shakes"), never an -s
+        # form, which is itself a verb ("The woman hates cats").
+        emo = m.group("emo").lower()
+        if not (emo.endswith("ing") or m.group("verb") and not emo.endswith("s")):
             return m.group(0)
         removed.append(m.group("emo"))
         return m.group("noun")
