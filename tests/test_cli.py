@@ -74,9 +74,12 @@ def test_cues_device_cuda_without_a_gpu_is_one_sentence(capsys, tmp_path):
         pytest.skip("this machine has a CUDA GPU")
     manifest = tmp_path / "m.jsonl"
     write_manifest(manifest, [ClipRecord("c0", "c0", "happiness", 16, "train", 1, "dfew", "frames", str(tmp_path))])
-    for backend in ("mesh", "segformer"):
+    weights = tmp_path / "model.pt"
+    weights.write_bytes(b"")  # its content is read after the device is resolved
+    for backend in (["--parsing-backend", "mesh"], ["--parsing-backend", "segformer", "--parsing-weights", str(tmp_path)],
+                    ["--backend", "facexformer", "--weights", str(weights)]):
         code = main(["cues", "--manifest", str(manifest), "--out", str(tmp_path / "s"), "--device", "cuda",
-                     "--parsing-backend", backend, "--parsing-weights", str(tmp_path), "--no-progress"])
+                     *backend, "--no-progress"])
         assert code == 2, backend
         assert _error_line(capsys).endswith(
             "--device cuda was asked for, but PyTorch sees no CUDA GPU on this machine"), backend
