@@ -229,6 +229,18 @@ def test_default_palette_is_facexformers():
         get_palette("paper")
 
 
+def test_every_palette_colour_is_pinned():
+    """Each class's colour, in face_layout.PARSING_CLASSES order: FaceXFormer's `visualize_mask` list, and the
+    colours checkpoints recorded without a data.palette were trained on (a change breaks those checkpoints)."""
+    assert get_palette("facexformer").parsing.tolist() == [
+        [0, 0, 0], [0, 153, 255], [102, 255, 153], [0, 204, 153], [255, 255, 102], [255, 255, 204], [255, 153, 0],
+        [255, 102, 255], [102, 0, 51], [255, 204, 255], [255, 0, 102]]
+    assert get_palette("legacy").parsing.tolist() == [
+        [0, 0, 0], [204, 153, 102], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [255, 0, 255],
+        [0, 255, 255], [128, 0, 128], [255, 128, 0], [90, 60, 30]]
+    assert PALETTES.names() == ["facexformer", "legacy"]
+
+
 def test_render_landmarks_dots_scale_and_validity():
     frames = np.zeros((3, 224, 224, 3), np.uint8)
     lm = np.full((3, 68, 2), 100.5, np.float32)

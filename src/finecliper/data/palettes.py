@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from finecliper.face_layout import NUM_PARSING_CLASSES
+from finecliper.face_layout import NUM_PARSING_CLASSES, PARSING_CLASSES
 from finecliper.registry import Registry
 
 DEFAULT_PALETTE = "facexformer"
@@ -36,37 +36,33 @@ class Palette:
 PALETTES: Registry[Palette] = Registry("palette")
 
 
-def _add(name: str, parsing: list[tuple[int, int, int]], landmarks: tuple[int, int, int]) -> None:
-    PALETTES.add(name, Palette(name, np.array(parsing, dtype=np.uint8), landmarks))
+# The palettes in the column order of the table below, each with its landmark dot colour (RGB).
+_LANDMARK_COLOURS = {DEFAULT_PALETTE: (255, 255, 0), LEGACY_PALETTE: (0, 255, 0)}
+# A parsing class's colour in each palette, side by side; rows are looked up by class name, so every palette
+# follows `face_layout.PARSING_CLASSES`'s order whatever order the table is written in.
+_PARSING_COLOURS: dict[str, tuple[tuple[int, int, int], ...]] = {
+    # class: (facexformer, legacy)
+    "background": ((0, 0, 0), (0, 0, 0)),
+    "skin": ((0, 153, 255), (204, 153, 102)),
+    "left_brow": ((102, 255, 153), (255, 0, 0)),
+    "right_brow": ((0, 204, 153), (0, 255, 0)),
+    "left_eye": ((255, 255, 102), (0, 0, 255)),
+    "right_eye": ((255, 255, 204), (255, 255, 0)),
+    "nose": ((255, 153, 0), (255, 0, 255)),
+    "upper_lip": ((255, 102, 255), (0, 255, 255)),
+    "inner_mouth": ((102, 0, 51), (128, 0, 128)),
+    "lower_lip": ((255, 204, 255), (255, 128, 0)),
+    "hair": ((255, 0, 102), (90, 60, 30)),
+}
 
 
-_add("facexformer", [
-    (0, 0, 0),  # background
-    (0, 153, 255),  # skin
-    (102, 255, 153),  # left brow
-    (0, 204, 153),  # right brow
-    (255, 255, 102),  # left eye
-    (255, 255, 204),  # right eye
-    (255, 153, 0),  # nose
-    (255, 102, 255),  # upper lip
-    (102, 0, 51),  # inner mouth
-    (255, 204, 255),  # lower lip
-    (255, 0, 102),  # hair
-], landmarks=(255, 255, 0))
+def _register_palettes() -> None:
+    for column, (name, dots) in enumerate(_LANDMARK_COLOURS.items()):
+        parsing = np.array([_PARSING_COLOURS[c][column] for c in PARSING_CLASSES], dtype=np.uint8)
+        PALETTES.add(name, Palette(name, parsing, dots))
 
-_add("legacy", [
-    (0, 0, 0),  # background
-    (204, 153, 102),  # skin
-    (255, 0, 0),  # left brow
-    (0, 255, 0),  # right brow
-    (0, 0, 255),  # left eye
-    (255, 255, 0),  # right eye
-    (255, 0, 255),  # nose
-    (0, 255, 255),  # upper lip
-    (128, 0, 128),  # inner mouth
-    (255, 128, 0),  # lower lip
-    (90, 60, 30),  # hair
-], landmarks=(0, 255, 0))
+
+_register_palettes()
 
 
 def get_palette(name: str | Palette) -> Palette:
