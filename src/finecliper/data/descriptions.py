@@ -34,11 +34,16 @@ def read_descriptions(path: str | Path) -> dict[str, str | None]:
     return {str(r["id"]): r["refined"] for r in read_records(path)}
 
 
+def has_text(text: str | None) -> bool:
+    """Whether a clip's description counts: not None and not blank (the model mixes in only these)."""
+    return bool(text and text.strip())
+
+
 def coverage(texts: list[str | None], too_long: Callable[[list[str]], int] | None, context_length: int) -> dict:
     """How the descriptions of one split's clips (None: the clip has none) reach the model: the clips without
     one (classified from the video alone, w = 1) and the descriptions the text tower cuts (`too_long` counts
     those over `context_length` tokens; None when no tokenizer is at hand, and the counts are null)."""
-    present = [t for t in texts if t and t.strip()]
+    present = [t for t in texts if has_text(t)]
     clips, missing = len(texts), len(texts) - len(present)
     cut = None if too_long is None else too_long(present)
     return {

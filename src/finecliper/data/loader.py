@@ -7,6 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from finecliper.data.cue_kinds import CUE_KINDS
+from finecliper.data.descriptions import has_text
 from finecliper.errors import UserError
 
 
@@ -42,11 +43,6 @@ def collate(items: list[dict]) -> dict:
     if unreadable:  # clips left out for this batch's items (ClipDataset's skip_unreadable)
         batch["unreadable"] = unreadable
     return batch
-
-
-def has_text(text: str | None) -> bool:
-    """Whether a clip's description counts: not None and not blank (the model mixes in only these)."""
-    return bool(text and text.strip())
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
