@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import torch
 
+from finecliper.bench.describe import generated_clips
 from finecliper.config.loading import experiment_from_dict
 from finecliper.config.strict import to_dict
-from finecliper.data.manifest import ClipRecord
+from finecliper.data.manifest import ClipRecord, write_manifest
 from finecliper.datasets import class_names
 from finecliper.inference.checkpoint import backbone_identity, save_checkpoint
 from finecliper.model import build_model
@@ -37,6 +38,14 @@ def make_clips(root: Path, n_per_class: int, seed: int = 0, classes=CLASSES4, fr
             records.append(ClipRecord(id=cid, path=cid, label=label, num_frames=frames, split="train", fold=1,
                                       dataset="dfew", source="frames", root=str(root)))
     return records
+
+
+def described_clips(root: Path, n: int, frames: int = 16) -> tuple[list[ClipRecord], Path, Path]:
+    """`n` clips of `bench.describe.generated_clips` (frames, a caption, a landmark track each in a cue store)
+    under `root`, and their manifest: (records, cue store, manifest path), what the offline pipelines read."""
+    records, store = generated_clips(root, n, frames)
+    write_manifest(root / "manifest.jsonl", records)
+    return records, store, root / "manifest.jsonl"
 
 
 def tiny_experiment(manifest, **train) -> dict:

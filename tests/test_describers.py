@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from finecliper.bench.describe import STAND_INS, generated_clips
+from builders import described_clips
+from finecliper.bench.describe import STAND_INS
 from finecliper.cli import main
 from finecliper.data.descriptions import read_records
-from finecliper.data.manifest import write_manifest
 from finecliper.describe.backends import DESCRIBERS, Backend, build_describer
 from finecliper.errors import UserError
 
@@ -30,10 +30,7 @@ def _needs_a_model(name: str) -> bool:
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """Three clips (frames, a landmark track in a cue store, a caption) and their manifest."""
-    root = tmp_path_factory.mktemp("clips")
-    records, store = generated_clips(root, 3, 16)
-    write_manifest(root / "manifest.jsonl", records)
-    return records, store, root / "manifest.jsonl"
+    return described_clips(tmp_path_factory.mktemp("clips"), 3)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -12,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from builders import moving
-from finecliper.bench.describe import generated_clips
+from builders import described_clips, moving
 from finecliper.cli import main
 from finecliper.cues.extract import CueSettings
 from finecliper.cues.pipeline import run_cues
@@ -53,10 +52,7 @@ BAD_SHARDS = [
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """Seven clips with frames, a landmark track each in a cue store, and their manifest."""
-    root = tmp_path_factory.mktemp("clips")
-    records, store = generated_clips(root, 7, 16)
-    write_manifest(root / "manifest.jsonl", records)
-    return records, store, root / "manifest.jsonl"
+    return described_clips(tmp_path_factory.mktemp("clips"), 7)
 
 
 def _error(capsys) -> str:
