@@ -404,8 +404,11 @@ def test_manifest_round_trip_and_bad_lines(tmp_path):
     assert read_manifest(tmp_path / "m.jsonl") == [rec]
     assert read_manifest(tmp_path / "m.jsonl", data_root=tmp_path)[0].root == str(tmp_path.resolve())
     (tmp_path / "bad.jsonl").write_text(json.dumps({"id": "x", "colour": 1}) + "\n")
-    with pytest.raises(UserError, match="bad.jsonl:1"):
+    with pytest.raises(UserError, match="bad.jsonl:1") as err:
         read_manifest(tmp_path / "bad.jsonl")
+    # The fields listed in the record's order, the same sentence every run (not a set's order).
+    assert str(err.value).endswith("has an unknown field 'colour'; a manifest record has id, path, label, num_frames, "
+                                   "split, fold, dataset, source, root, caption")
 
 
 def test_ferv39k_label_must_match_its_folder(tmp_path):
