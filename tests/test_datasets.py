@@ -10,7 +10,9 @@ import pytest
 
 from dataset_examples import EXAMPLES
 from finecliper.cli import main
+from finecliper.data.manifest import ClipRecord
 from finecliper.datasets import DATASETS, OfficialSplits, class_names
+from finecliper.datasets.class_sets import check_class_set
 from finecliper.datasets.dfew import detect_label_base
 from finecliper.datasets.generic_csv import parse_class_list
 from finecliper.datasets.mafw import compound_label
@@ -230,3 +232,21 @@ def test_a_file_of_another_format_is_one_error(dataset, path, text, message, tmp
     (tmp_path / path).write_text(text)
     with pytest.raises(UserError, match=message):
         build_manifests(dataset, tmp_path, workers=1)
+
+
+def test_class_set_of_a_manifest_against_a_models_classes():
+    """DFEW's classes are a subset of MAFW's: a MAFW model reading DFEW clips is refused unless asked for."""
+    def clips(dataset):
+        return [ClipRecord(f"{dataset}{i}", f"c{i}", None, 8, "test", None, dataset, "frames", "/data")
+                for i in range(2)]
+
+    check_class_set(clips("dfew"), class_names("dfew"), "checkpoint a.pt", "m.jsonl")  # its own classes
+    check_class_set(clips("csv") + clips("bench"), class_names("mafw"), "checkpoint a.pt", "m.jsonl")  # no own list
+    with pytest.raises(UserError) as err:
+        check_class_set(clips("dfew"), class_names("mafw"), "checkpoint a.pt", "m.jsonl")
+    assert str(err.value).startswith("manifest m.jsonl holds dfew clips (7 classes) but checkpoint a.pt classifies "
+                                     "11 other classes (")
+    assert str(err.value).endswith("or pass --dataset dfew to classify against dfew's classes (zero-shot transfer)")
+    with pytest.raises(UserError, match="or set data.dataset=mafw$"):
+        check_class_set(clips("mafw"), class_names("dfew"), "data.dataset=dfew", "m.jsonl",
+                        fix="set data.dataset={dataset}")
