@@ -13,7 +13,7 @@ from finecliper.data.cue_kinds import CUE_KINDS
 from finecliper.data.cue_kinds.landmarks import dot_radius, render_landmarks
 from finecliper.data.cue_kinds.parsing import render_parsing, resize_parsing
 from finecliper.data.face_boxes import crop_frames
-from finecliper.data.normalize import CLIP_MEAN, CLIP_STD, normalize
+from finecliper.data.normalize import CLIP_MEAN, CLIP_STD, denormalize, normalize, normalize_tensor
 from finecliper.data.palettes import PALETTES, get_palette
 from finecliper.data.spatial import SpatialParams, center_box, sample_spatial
 from finecliper.data.transforms import apply_spatial
@@ -200,6 +200,13 @@ def test_normalize_uses_clip_statistics():
     for c in range(3):
         assert x[0, c, 0, 0].item() == pytest.approx(-CLIP_MEAN[c] / CLIP_STD[c], rel=1e-5)
         assert x[1, c, 0, 0].item() == pytest.approx((1 - CLIP_MEAN[c]) / CLIP_STD[c], rel=1e-5)
+
+
+def test_denormalize_inverts_normalize_and_normalize_tensor():
+    images = np.random.default_rng(0).integers(0, 256, (3, 5, 7, 3), dtype=np.uint8)
+    x = normalize(images)
+    np.testing.assert_array_equal(denormalize(x), images)  # what the model read, shown as it was
+    torch.testing.assert_close(normalize_tensor(torch.from_numpy(images)), x, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", PALETTES.names())
