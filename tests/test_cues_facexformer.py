@@ -15,6 +15,8 @@ import torch
 from builders import random_checkpoint
 from facexformer_files import write_official_checkpoint
 from finecliper.cli import main
+from finecliper.cues import face_crop
+from finecliper.cues.extract import CueSettings, Extractor
 from finecliper.cues.facexformer.network import TINY
 from finecliper.cues.facexformer_backend import CLASS_TABLE, FaceXFormerLandmarks, input_box
 from finecliper.cues.parsing_sides import BROW, EYE
@@ -23,6 +25,7 @@ from finecliper.data.dataset import ClipDataset
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord, write_manifest
 from finecliper.data.prepare import prepare_batch
+from finecliper.data.video import read_clip
 from finecliper.face_layout import PARSING_INDEX
 from finecliper.inference import Predictor
 from media import astronaut, write_frames
@@ -100,6 +103,26 @@ def test_outputs_map_back_through_the_crop_box(weights):
     assert hair[70:170, 100:200].all() and hair.sum() == 100 * 100  # the crop's middle half, nothing else
 
 
+def test_frames_are_detected_once_for_the_face_box_and_the_face_score(weights, data, monkeypatch):
+    """Uncropped, the images are the frames: the tracker takes the extractor's detections of each frame (done for
+    the face score) instead of detecting again, and the cues are those of its own detection."""
+    root, record = data
+    extractor = Extractor(CueSettings(backend="facexformer", weights=str(weights), crop="none"))
+    expected = extractor.extract(record.full_path)
+    calls = []
+    detect_faces = face_crop.detect_faces
+    monkeypatch.setattr(face_crop, "detect_faces", lambda detector, frame: calls.append(1) or detect_faces(
+        detector, frame))
+    cues = extractor.extract(record.full_path)
+    assert len(calls) == record.num_frames
+    assert np.array_equal(cues.landmarks, expected.landmarks) and np.array_equal(cues.parsing, expected.parsing)
+    assert np.array_equal(cues.face_score, expected.face_score)
+    with extractor.landmarker.tracker() as tracker:  # the faces given are the ones used: none, no landmarks
+        frames = [np.ascontiguousarray(f) for f in read_clip(record.full_path, range(2))]
+        assert [t.mesh for t in tracker.track(frames, [np.zeros((0, 5))] * 2)] == [None, None]
+        assert all(t.mesh is not None for t in tracker.track(frames))
+
+
 def cues_argv(manifest, store, weights) -> list[str]:
     return ["cues", "--manifest", str(manifest), "--out", str(store), "--backend", "facexformer", "--weights",
             str(weights), "--no-progress", "--device", "cpu"]
@@ -118,6 +141,7 @@ def test_cues_command_records_the_weights_and_refuses_other_ones(weights, data, 
     assert model["sha256"] == hashlib.sha256(mine.read_bytes()).hexdigest() and not model["published"]
     cues = CueStore(store).load("a")
     assert cues.landmarks.shape == (8, 68, 2) and cues.parsing.shape == (8, 224, 224) and cues.valid.all()
+    assert (cues.face_score >= 0.5).all()  # the ring of points lies where the detector sees the face
     capsys.readouterr()
 
     write_official_checkpoint(mine, TINY, seed=1)  # the same path, another file: found by its hash

@@ -85,8 +85,10 @@ class LandmarkBackend:
         raise NotImplementedError
 
     def tracker(self) -> AbstractContextManager:
-        """A fresh tracker for one clip: its `track(images)` is called on the clip's images chunk after chunk,
-        in order, and gives a `TrackedImage` per image (a backend with a model runs them as batches)."""
+        """A fresh tracker for one clip: its `track(images, faces)` is called on the clip's images chunk after
+        chunk, in order, and gives a `TrackedImage` per image (a backend with a model runs them as batches).
+        `faces`: each image's faces from `detector()` through `face_crop.detect_faces` when the extractor has
+        them already (the images are the frames, which it scores), else None."""
         raise NotImplementedError
 
     def detector(self) -> AbstractContextManager:

@@ -203,11 +203,13 @@ class Extractor:
                 with self._stage("read"):
                     frames = clip.read(a, b)
                 chunk_boxes = None if boxes is None else boxes[a:b]
-                with self._stage("mesh"):
-                    images, tracked = self._track_chunk(tracker, frames, chunk_boxes, meshes[a:b])
                 if len(faces) < b:
                     with self._stage("face_score"):
                         faces.extend(face_crop.detect_faces(detect, f) for f in frames)
+                # Uncropped, the images are the frames: the tracker may take their faces rather than detect again.
+                known = faces[a:b] if chunk_boxes is None else None
+                with self._stage("mesh"):
+                    images, tracked = self._track_chunk(tracker, frames, chunk_boxes, known, meshes[a:b])
                 if raw_parsing is not None:
                     with self._stage("parse"):
                         maps = self._raw_maps(images, tracked, chunk_boxes, scale, raw_parsing.shape[1:])
@@ -243,12 +245,12 @@ class Extractor:
         return nullcontext() if self.timer is None else self.timer.stage(name)
 
     @staticmethod
-    def _track_chunk(tracker, frames: np.ndarray, boxes: np.ndarray | None,
+    def _track_chunk(tracker, frames: np.ndarray, boxes: np.ndarray | None, faces: list[np.ndarray] | None,
                      out: np.ndarray) -> tuple[list[np.ndarray], list[TrackedImage]]:
-        """Meshes of one chunk's frames (or face crops) into `out` (NaN where no face); returns the images and
-        what the tracker gave for each."""
+        """Meshes of one chunk's frames (or face crops) into `out` (NaN where no face); `faces`: the images'
+        detected faces when known already. Returns the images and what the tracker gave for each."""
         images = list(frames) if boxes is None else [crop_square(f, b) for f, b in zip(frames, boxes, strict=True)]
-        tracked = tracker.track(images)
+        tracked = tracker.track(images, faces)
         for i, item in enumerate(tracked):
             if item.mesh is not None:
                 mesh = item.mesh.copy()

@@ -22,8 +22,6 @@ lists the registry without loading them.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import numpy as np
 
 from finecliper.cues.backends import (
@@ -69,18 +67,26 @@ def input_box(faces: np.ndarray, image_hw: tuple[int, int]) -> tuple[int, int, i
 
 
 class FaceXFormerTracker:
-    """Landmarks and parsing of a clip's images, in batches; frames are independent (no state between them)."""
+    """Landmarks and parsing of a clip's images, in batches; frames are independent (no state between them).
+
+    The face boxes come from the images' detected faces: the extractor's when it passes them (the images are
+    its frames, on which it runs the same detector for the face score), else this tracker's own detector,
+    built when first needed (face crops of a raw video)."""
 
     def __init__(self, backend: FaceXFormerLandmarks):
-        from finecliper.cues.mediapipe_backend import FaceDetector
-
         self.backend = backend
-        self.detector = FaceDetector()
+        self.detector = None
 
-    def track(self, images: list[np.ndarray]) -> list[TrackedImage]:
+    def _detect(self, images: list[np.ndarray]) -> list[np.ndarray]:
         from finecliper.cues.face_crop import detect_faces  # OpenCV: see the module docstring
 
-        boxes = [input_box(detect_faces(self.detector, image), image.shape[:2]) for image in images]
+        if self.detector is None:
+            self.detector = self.backend.detector()
+        return [detect_faces(self.detector, image) for image in images]
+
+    def track(self, images: list[np.ndarray], faces: list[np.ndarray] | None = None) -> list[TrackedImage]:
+        faces = self._detect(images) if faces is None else faces
+        boxes = [input_box(found, image.shape[:2]) for found, image in zip(faces, images, strict=True)]
         found = [i for i, box in enumerate(boxes) if box is not None]
         out = [TrackedImage(None) for _ in images]
         size = self.backend.batch_size
@@ -92,7 +98,9 @@ class FaceXFormerTracker:
         return out
 
     def close(self) -> None:
-        self.detector.close()
+        if self.detector is not None:
+            self.detector.close()
+            self.detector = None
 
     def __enter__(self) -> FaceXFormerTracker:
         return self
@@ -146,12 +154,10 @@ class FaceXFormerLandmarks(LandmarkBackend):
     def tracker(self) -> FaceXFormerTracker:
         return FaceXFormerTracker(self)
 
-    @contextmanager
     def detector(self):
-        from finecliper.cues.mediapipe_backend import FaceDetector
+        from finecliper.cues.mediapipe_backend import FaceDetector  # a context manager itself
 
-        with FaceDetector() as detect:
-            yield detect
+        return FaceDetector()
 
     def layout(self, meshes: np.ndarray) -> _SameLayout:
         return _SameLayout()

@@ -93,8 +93,9 @@ class FaceMeshTracker:
         # Normalised coordinates measure from the image's edge, like our continuous pixel coordinates.
         return (norm * np.array([w, h, w])).astype(np.float32)
 
-    def track(self, images: list[np.ndarray]) -> list[TrackedImage]:
-        """The next images of the clip, one by one (the graph tracks frame to frame): the backends' interface."""
+    def track(self, images: list[np.ndarray], faces: list[np.ndarray] | None = None) -> list[TrackedImage]:
+        """The next images of the clip, one by one (the graph tracks frame to frame): the backends' interface.
+        The mesh finds its face on its own: `faces` is not used."""
         return [TrackedImage(self(image)) for image in images]
 
     def close(self) -> None:

@@ -50,7 +50,7 @@ class FaceVerdict:
 def face_verdict(cues, min_score: float = MIN_SCORE, min_share: float = MIN_SHARE) -> FaceVerdict:
     """The verdict on a `ClipCues` (its `face_score` and `valid` arrays)."""
     n = len(cues.valid)
-    scores = getattr(cues, "face_score", None)
+    scores = cues.face_score
     if scores is None:
         found = int(np.sum(cues.valid))
         return FaceVerdict(n, found, float("nan"), measured=False, min_share=min_share)
