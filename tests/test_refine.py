@@ -11,6 +11,8 @@ import pytest
 from finecliper.cli import main
 from finecliper.data.descriptions import read_records
 from finecliper.data.manifest import ClipRecord, write_manifest
+from finecliper.datasets import DATASETS
+from finecliper.datasets.records import SplitFile
 from finecliper.describe.refine import Refiner, default_lexicon, load_lexicon, parse_lexicon
 from finecliper.errors import UserError
 from shared_data import SPLITS
@@ -180,15 +182,14 @@ MAFW_CASES = {
 }
 
 
+@lru_cache(maxsize=1)
 def _mafw_captions() -> dict[str, tuple[str, str]]:
-    """clip id -> (class, English caption) of MAFW fold 1's captioned train and test files."""
+    """clip id -> (class, English caption) of MAFW fold 1's captioned train and test files, read by the
+    package's MAFW reader once for every test that needs them."""
     captions = {}
-    for name in ("train.txt", "test.txt"):
-        text = (MAFW_CAPTIONS / name).read_bytes().decode("gbk")
-        for line in text.splitlines():
-            fields = line.rstrip("\r").split("\t")
-            if len(fields) >= 4 and fields[3].strip():
-                captions[fields[0].split(".")[0]] = (fields[1], fields[3].strip())
+    for split in ("train", "test"):
+        rows, _ = DATASETS.get("mafw").read_split_file(SplitFile(MAFW_CAPTIONS / f"{split}.txt", split, 1), "", True)
+        captions.update({row.id: (row.raw_label, row.caption) for row in rows if row.caption})
     return captions
 
 
