@@ -167,7 +167,7 @@ def _report(args, summary, headline: str, unit: str = "clips") -> int:
             f"refinement changed {summary.changed} and emptied {summary.emptied}",
             f"{summary.empty} without text" if summary.empty else None,
             f"{summary.no_face} without a tracked face" if summary.no_face else None,
-            f"{summary.skipped} skipped (nothing to describe)" if summary.skipped else None,
+            f"{len(summary.skipped)} skipped (nothing to describe)" if summary.skipped else None,
             f"{len(summary.failed)} failed" if summary.failed else None,
         ]
         print("; ".join(p for p in parts if p))

@@ -56,8 +56,8 @@ class DescribeSummary:
     emptied: int = 0  # records the refiner emptied
     empty: int = 0  # records whose describer gave no text
     no_face: int = 0
-    skipped: int = 0  # clips the describer had nothing for (e.g. no caption): not recorded
-    skipped_ids: list[str] = field(default_factory=list)
+    # ids of the clips the describer had nothing for (e.g. no caption): not recorded
+    skipped: list[str] = field(default_factory=list)
     # {"id", "reason"} of the clips that could not be read: not recorded, retried by the next run
     failed: list[dict] = field(default_factory=list)
     repaired_bytes: int = 0  # bytes of an unfinished last line cut before appending
@@ -87,7 +87,7 @@ class DescribeSummary:
         return {
             "clips": self.clips, "already_done": self.already_done, "written": self.written,
             "changed": self.changed, "emptied": self.emptied, "empty": self.empty, "no_face": self.no_face,
-            "skipped": self.skipped, "failed": len(self.failed), "failures": self.failure_lines(),
+            "skipped": len(self.skipped), "failed": len(self.failed), "failures": self.failure_lines(),
             "repaired_bytes": self.repaired_bytes, "seconds": round(self.seconds, 3),
             "clips_per_second": round(self.clips_per_second, 3), "splits": self.splits,
         }
@@ -180,7 +180,7 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
             summary.seconds = time.perf_counter() - start
         summary.splits = split_coverage(unique, out, too_long)
         if shard is not None and whole:
-            write_marker(out, shard, summary.clips, [f["id"] for f in summary.failed], summary.skipped_ids)
+            write_marker(out, shard, summary.clips, [f["id"] for f in summary.failed], summary.skipped)
     return summary
 
 
@@ -259,8 +259,7 @@ def _collect(batch: list[ClipRecord], futures, summary: DescribeSummary) -> tupl
             ready.append(clip)
             inputs.append(value)
         elif kind == "skip":
-            summary.skipped += 1
-            summary.skipped_ids.append(clip.id)
+            summary.skipped.append(clip.id)
         else:
             summary.failed.append({"id": clip.id, "reason": value})
             log.error("%s: %s", clip.id, value)

@@ -56,7 +56,7 @@ def merge_shards(unique: dict[str, ClipRecord], out: str | Path, count: int, sum
         lines.update(shard_lines)
         summary.failed += [{"id": i, "reason": f"could not be read in shard {shard.index}/{count}"}
                            for i in info["failed"]]
-        summary.skipped += len(info["skipped"])
+        summary.skipped += info["skipped"]
     ordered = [lines[clip_id] for clip_id in unique if clip_id in lines]
     atomic.write_text(out, "".join(ordered))
     summary.clips = len(unique)
