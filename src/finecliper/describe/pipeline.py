@@ -40,7 +40,9 @@ from finecliper.run_lock import lock_file
 
 log = logging.getLogger(__name__)
 
-CLIP_CONTEXT = 77  # tokens of CLIP's text tower (every architecture of arch/), start and end of text included
+# Tokens of CLIP's text tower, start and end of text included: every real CLIP of arch/ (the demo's `small`
+# takes 128, and describe has no model to ask).
+CLIP_CONTEXT = 77
 # Record fields that must agree between a file and a run that appends to it.
 _PROVENANCE = ("backend", "model", "prompt_hash", "generation")
 
