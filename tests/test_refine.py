@@ -156,6 +156,12 @@ def test_paper_refinement(refiner, text, expected):
     assert not _words_in_lexicon(result.text)
 
 
+def test_a_kept_phrase_that_starts_what_is_left_comes_back_capitalised(refiner):
+    # [keep] phrases are masked while the rules run; one left at the start of a sentence is capitalised there.
+    result = refiner.refine("He is angry; deflated lips and a frown.")
+    assert result.text == "Deflated lips and a frown." and result.removed == ["He is angry"]
+
+
 def test_strict_removes_behaviours_and_keeps_facial_actions():
     text = "The man sighs and nods. The deep frown and the pout."
     assert Refiner().refine(text).text == text  # breathing is what the paper's prompt asks about

@@ -425,10 +425,16 @@ def _placeholder(index: int) -> str:
 
 
 def _unmask(text: str | None, kept: list[str]) -> str | None:
-    """`text` with the placeholders of `_mask_keep` replaced by the phrases they stand for."""
+    """`text` with the placeholders of `_mask_keep` replaced by the phrases they stand for; a placeholder that
+    `_tidy` capitalised (it starts what is left of a sentence) gives its phrase a capital."""
+
+    def phrase(m: re.Match) -> str:
+        original = kept[int("".join(str(ord(c) - 97) for c in m.group(2)))]
+        return original[:1].upper() + original[1:] if m.group(1) == "Z" else original
+
     if text is None or not kept:
         return text
-    return re.sub(r"zqkeep([a-j]+)zq", lambda m: kept[int("".join(str(ord(c) - 97) for c in m.group(1)))], text)
+    return re.sub(r"([zZ])qkeep([a-j]+)zq", phrase, text)
 
 
 def _starts_with_participle(clause: str) -> bool:
