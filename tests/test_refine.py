@@ -160,6 +160,9 @@ def test_a_kept_phrase_that_starts_what_is_left_comes_back_capitalised(refiner):
     # [keep] phrases are masked while the rules run; one left at the start of a sentence is capitalised there.
     result = refiner.refine("He is angry; deflated lips and a frown.")
     assert result.text == "Deflated lips and a frown." and result.removed == ["He is angry"]
+    # ... and, like any two-word movement ("Tight mouth."), it is no fragment to drop.
+    assert refiner.refine("The man looks sad, deflated mouth.").text == "Deflated mouth."
+    assert refiner.refine("The man looks sad, tight mouth.").text == "Tight mouth."
 
 
 def test_strict_removes_behaviours_and_keeps_facial_actions():
