@@ -82,7 +82,7 @@ def generate(root: Path, frames: int, train_clips: int = TRAIN_CLIPS, test_clips
     return root / "train.jsonl", root / "test.jsonl", time.perf_counter() - start
 
 
-def experiment(root: Path, train: Path, test: Path, args) -> dict:
+def experiment(train: Path, test: Path, args) -> dict:
     return {
         "name": "rehearsal", "preset": "B16",
         "model": {"backbone": "tiny", "num_frames": args.frames},
@@ -226,7 +226,7 @@ def main() -> int:
         train, test, generate_s = generate(root, args.frames, *args.clips)
         log(f"manifest generated in {generate_s:.1f} s")
         out = root / "result.json"
-        cfg = experiment(root, train, test, args)
+        cfg = experiment(train, test, args)
         mp.spawn(rank_main, args=(args.world, free_port(), cfg, str(root / "run"), args, str(out)), nprocs=args.world)
         result = json.loads(out.read_text())
         result["generate_seconds"] = generate_s
