@@ -147,7 +147,8 @@ def test_text_without_emotion_words_is_untouched(refiner):
         ("A man laughs and nods，he looks happy。The raised lip corners.", "A man nods。The raised lip corners."),
         ("A woman speaks with a smile，then nods。The frown.", "A woman speaks，then nods。The frown."),
         # a coordinated adverb takes its "and" along
-        ("A woman speaks loudly and excitedly, and points at her chest.", "A woman speaks loudly, and points at her chest."),
+        ("A woman speaks loudly and excitedly, and points at her chest.",
+         "A woman speaks loudly, and points at her chest."),
     ],
 )
 def test_paper_refinement(refiner, text, expected):
@@ -248,7 +249,8 @@ def test_mafw_real_captions(refiner):
     assert emptied / len(captions) < 0.01
     # The expressive actions of the label's class are gone, the movement words stay (scripts/refiner_counts.py
     # prints these figures; before this refiner, 52 % and 56 % of these captions still held them).
-    for label, leak in (("happiness", r"\b(smil|laugh|grin)\w*"), ("sadness", r"\b(tear|cry|cries|cried|sob|weep|wept)")):
+    leaks = (("happiness", r"\b(smil|laugh|grin)\w*"), ("sadness", r"\b(tear|cry|cries|cried|sob|weep|wept)"))
+    for label, leak in leaks:
         refined = [r.text for (lab, _), r in zip(rows, results, strict=True) if lab == label and r.text]
         assert len(refined) > 1000 and not [t for t in refined if re.search(leak, t, re.IGNORECASE)]
     movement = re.compile(r"\b(frown|rais|open|narrow|shak|lower|droop|compress|wrinkl|pout)\w*", re.IGNORECASE)

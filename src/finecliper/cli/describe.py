@@ -128,7 +128,8 @@ def _merge(args) -> int:
     from finecliper.describe.pipeline import merge_descriptions
 
     if args.backend is not None or args.refine is not None or args.shard is not None:
-        raise UserError("--merge reads finished shards: give --manifest and --out only (no --backend, --refine, --shard)")
+        raise UserError("--merge reads finished shards: give --manifest and --out only "
+                        "(no --backend, --refine, --shard)")
     if args.manifest is None:
         raise UserError("--merge needs the manifest the shards were run on (--manifest), for the clips and their order")
     if args.merge < 1:

@@ -1,8 +1,8 @@
 """The describe pipeline: a backend over a manifest into a resumable descriptions file, and refine-only runs.
 
 Output: one JSON line per clip (`finecliper.data.descriptions`) with `id`, `raw`, `refined`, `removed`,
-`status`, `backend`, `model`, `prompt` (its name), `prompt_hash`, `generation` and `refiner`. `status` is "ok" (refined text
-present), "emptied" (the refiner removed everything: `refined` is null rather than the leak), "empty"
+`status`, `backend`, `model`, `prompt` (its name), `prompt_hash`, `generation` and `refiner`. `status` is
+"ok" (refined text present), "emptied" (the refiner removed everything: `refined` is null rather than the leak), "empty"
 (the backend gave no text) or "no-face" (landmarks: too few tracked frames); `note` explains the last
 three.
 
@@ -153,7 +153,8 @@ def _prepare(backend: Backend, clip: ClipRecord):
 
 def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend, refiner: Refiner | None = None,
                       *, limit: int | None = None, workers: int = 2, progress: bool | None = None,
-                      too_long: Callable[[list[str]], int] | None = None, shard: Shard | None = None) -> DescribeSummary:
+                      too_long: Callable[[list[str]], int] | None = None,
+                      shard: Shard | None = None) -> DescribeSummary:
     """Describe every clip not yet in `out`, appending one record per clip; returns the run's summary, with
     per split the clips left without a description and, with `too_long` (counts the texts over CLIP's
     context), the descriptions the text tower will cut.

@@ -81,8 +81,8 @@ def _read_shard(shard: Shard, out: Path, expected: list[str]) -> tuple[dict[str,
     except (json.JSONDecodeError, KeyError, TypeError):
         raise UserError(f"{done} is not a shard's finish marker; {again}") from None
     if info.get("shards") != shard.count or info.get("clips") != len(expected):
-        raise UserError(f"{done} was written for another manifest or shard count "
-                        f"({info.get('clips')} clips of {info.get('shards')} shards, here {len(expected)} of {shard.count})")
+        raise UserError(f"{done} was written for another manifest or shard count ({info.get('clips')} clips of "
+                        f"{info.get('shards')} shards, here {len(expected)} of {shard.count})")
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         raise UserError(f"{path} ends with an unfinished line; {again}")
