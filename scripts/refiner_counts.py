@@ -6,8 +6,9 @@ Reads train.txt and test.txt of the folder (GBK, tab-separated: file, class, Chi
 every English caption with the default refiner and with `--strict`, and prints per setting: captions
 changed and emptied; the share of refined happiness captions that still say smile/laugh/grin and of
 sadness ones that still say tears/cry/sob/weep; and how many of the raw captions' movement words (frown,
-raise, open, narrow, shake, ...) the refined texts keep. It uses only `Refiner(strict=...).refine`, so the
-same script measures an older checkout (PYTHONPATH=OLD/src) for a before/after comparison.
+raise, open, narrow, shake, ...) the refined texts keep. It uses only `Refiner(strict=...).refine` and the
+MAFW split-file reader, so the same script measures an older checkout (PYTHONPATH=OLD/src) for a
+before/after comparison.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+from finecliper.datasets import DATASETS
+from finecliper.datasets.records import SplitFile
 from finecliper.describe.refine import Refiner
 
 LEAKS = {
@@ -27,13 +30,12 @@ MOVEMENTS = re.compile(r"\b(frown|rais|open|narrow|shak|nod|wide|lower|droop|com
 
 
 def read_captions(folder: Path) -> list[tuple[str, str]]:
-    """(class, English caption) of every line of the folder's train.txt and test.txt."""
+    """(class, English caption) of every captioned line of the folder's train.txt and test.txt, read by the
+    package's MAFW reader."""
     rows = []
-    for name in ("train.txt", "test.txt"):
-        for line in (folder / name).read_bytes().decode("gbk").splitlines():
-            fields = line.rstrip("\r").split("\t")
-            if len(fields) >= 4 and fields[3].strip():
-                rows.append((fields[1].strip(), fields[3].strip()))
+    for split in ("train", "test"):
+        split_rows, _ = DATASETS.get("mafw").read_split_file(SplitFile(folder / f"{split}.txt", split, None), "", True)
+        rows += [(row.raw_label, row.caption) for row in split_rows if row.caption]
     return rows
 
 

@@ -82,7 +82,7 @@ def generate(root: Path, frames: int, train_clips: int = TRAIN_CLIPS, test_clips
     return root / "train.jsonl", root / "test.jsonl", time.perf_counter() - start
 
 
-def experiment(root: Path, train: Path, test: Path, args) -> dict:
+def experiment(train: Path, test: Path, args) -> dict:
     return {
         "name": "rehearsal", "preset": "B16",
         "model": {"backbone": "tiny", "num_frames": args.frames},
@@ -174,7 +174,8 @@ def summarise(trainer: Trainer, shards, ranks, gathered, single, single_s: float
     return {
         "world": trainer.dist.world, "train_clips": size, "test_clips": len(trainer.test_set),
         "micro_batch": trainer.micro, "workers_per_rank": trainer.cfg.data.workers,
-        "sampler": {"per_rank": [len(s) for s in shards], "padding": pad, "every_clip_covered": bool((counts >= 1).all()),
+        "sampler": {"per_rank": [len(s) for s in shards], "padding": pad,
+                    "every_clip_covered": bool((counts >= 1).all()),
                     "repeats": int((counts - 1).clip(min=0).sum()),
                     "disjoint_but_padding": bool((counts - 1).clip(min=0).sum() == pad)},
         "ranks": ranks, "batch_bytes": batch_bytes(trainer),
@@ -196,7 +197,8 @@ def report(result: dict, generate_s: float) -> bool:
     print(f"manifest: {result['train_clips']} training + {result['test_clips']} test clips generated in "
           f"{generate_s:.1f} s")
     print(f"sampler, epoch 0 over {result['world']} ranks: {s['per_rank']} clips per rank, padding {s['padding']}, "
-          f"every clip covered: {s['every_clip_covered']}, repeats {s['repeats']} (= padding: {s['disjoint_but_padding']})")
+          f"every clip covered: {s['every_clip_covered']}, repeats {s['repeats']} "
+          f"(= padding: {s['disjoint_but_padding']})")
     for r in result["ranks"]:
         print(f"rank {r['rank']}: {r['clips_per_s']:.1f} clips/s over {r['seconds']:.1f} s (loader start included), "
               f"/dev/shm peak rise {r['shm_peak_rise_mb']:.1f} MiB, evaluation share {r['eval_seconds']:.1f} s")
@@ -226,7 +228,7 @@ def main() -> int:
         train, test, generate_s = generate(root, args.frames, *args.clips)
         log(f"manifest generated in {generate_s:.1f} s")
         out = root / "result.json"
-        cfg = experiment(root, train, test, args)
+        cfg = experiment(train, test, args)
         mp.spawn(rank_main, args=(args.world, free_port(), cfg, str(root / "run"), args, str(out)), nprocs=args.world)
         result = json.loads(out.read_text())
         result["generate_seconds"] = generate_s

@@ -296,9 +296,13 @@ def test_bench_describe_with_weights_counts_generated_tokens(weights, capsys):
     assert "generated tokens/s" in capsys.readouterr().out
 
 
-def test_video_llms_batch_8_clips_on_cuda_and_1_on_cpu():
+def test_video_llms_batch_8_clips_on_cuda_and_1_on_cpu(monkeypatch):
+    from finecliper.describe import hf_models
     from finecliper.describe.hf_models import default_batch_size
 
     assert default_batch_size("cpu") == 1
     if torch.cuda.is_available():
         assert default_batch_size("cuda") == 8
+    # The CUDA choice on any machine: the device as resolved decides, whatever --device said ("auto" included).
+    monkeypatch.setattr(hf_models, "resolve_device", lambda device: torch.device("cuda"))
+    assert default_batch_size("auto") == 8

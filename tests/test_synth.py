@@ -13,6 +13,7 @@ from scipy import ndimage
 
 from finecliper.cli import main
 from finecliper.data.cue_store import CueStore
+from finecliper.data.face_verdict import face_verdict
 from finecliper.data.video import read_clip
 from finecliper.datasets.manifest_builder import build_manifests
 from finecliper.errors import UserError
@@ -109,6 +110,10 @@ def test_oracle_cues_are_the_drawn_landmarks_and_parsing(dataset):
         frames, parsing, points = render_clip(SMALL, info)
         cues = store.load(info.id)
         assert cues.valid.all() and cues.frame_size == (SMALL.size, SMALL.size)
+        # The face is drawn in every frame: a face score of 1 each, so the face check measures (and keeps) it.
+        assert cues.face_score is not None and cues.face_score.tolist() == [1.0] * SMALL.frames
+        verdict = face_verdict(cues)
+        assert verdict.measured and verdict.is_face
         assert np.allclose(cues.landmarks, points) and np.array_equal(cues.parsing, parsing)
         # Independently of the renderer: the face model's points of each frame's planned state, projected
         # by its planned pose (course() gives poses in frame units: centre and scale as fractions of it).

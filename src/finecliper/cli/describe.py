@@ -128,7 +128,8 @@ def _merge(args) -> int:
     from finecliper.describe.pipeline import merge_descriptions
 
     if args.backend is not None or args.refine is not None or args.shard is not None:
-        raise UserError("--merge reads finished shards: give --manifest and --out only (no --backend, --refine, --shard)")
+        raise UserError("--merge reads finished shards: give --manifest and --out only "
+                        "(no --backend, --refine, --shard)")
     if args.manifest is None:
         raise UserError("--merge needs the manifest the shards were run on (--manifest), for the clips and their order")
     if args.merge < 1:
@@ -167,7 +168,7 @@ def _report(args, summary, headline: str, unit: str = "clips") -> int:
             f"refinement changed {summary.changed} and emptied {summary.emptied}",
             f"{summary.empty} without text" if summary.empty else None,
             f"{summary.no_face} without a tracked face" if summary.no_face else None,
-            f"{summary.skipped} skipped (nothing to describe)" if summary.skipped else None,
+            f"{len(summary.skipped)} skipped (nothing to describe)" if summary.skipped else None,
             f"{len(summary.failed)} failed" if summary.failed else None,
         ]
         print("; ".join(p for p in parts if p))

@@ -274,7 +274,8 @@ def _run_stages(out: Path, settings: DemoSettings, ablation: bool, progress: boo
         if probing:
             probes = stages.run("linear probes", lambda: run_probes(out, data["train"], data["test"], data["cues"],
                                                                     data["synth"]["classes"], settings.seed),
-                                lambda p: ", ".join(f"{PROBE_LABELS[k]} UAR {v['uar'] * 100:.2f}" for k, v in p.items()))
+                                lambda p: ", ".join(f"{PROBE_LABELS[k]} UAR {v['uar'] * 100:.2f}"
+                                                    for k, v in p.items()))
         report["ablation"] = write_ablation(out, results, probes)
     shown = next((r for r in data["test"] if r.label != "neutral"), data["test"][0])
     stages.run("report", lambda: write_report(out, report, shown, data["cues"], data["descriptions"]),

@@ -42,7 +42,8 @@ def check_values(options, values: dict[str, Any]) -> None:
 WEIGHTS = Option("--weights", "local model folder", metavar="DIR", required="a local model folder")
 CUES = Option("--cues", "cue store of the manifest", metavar="DIR", required="the cue store of the manifest")
 FRAMES = Option("--frames", "frames per clip shown to the model (default 8)", int, 8, minimum=1)
-BATCH_SIZE = Option("--batch-size", "clips per generation batch (default 8 on CUDA, 1 on CPU; 16 for landmarks)", int, minimum=1)
+BATCH_SIZE = Option("--batch-size", "clips per generation batch (default 8 on CUDA, 1 on CPU; 16 for landmarks)", int,
+                    minimum=1)
 MAX_NEW_TOKENS = Option("--max-new-tokens", "longest description in tokens (default 96)", int, 96, minimum=1)
 PROMPT = Option("--prompt", "a prompt of the package (paper, the default, or facial-movements-v1) or a prompt YAML",
                 metavar="NAME_OR_FILE")

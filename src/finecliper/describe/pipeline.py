@@ -1,8 +1,8 @@
 """The describe pipeline: a backend over a manifest into a resumable descriptions file, and refine-only runs.
 
 Output: one JSON line per clip (`finecliper.data.descriptions`) with `id`, `raw`, `refined`, `removed`,
-`status`, `backend`, `model`, `prompt` (its name), `prompt_hash`, `generation` and `refiner`. `status` is "ok" (refined text
-present), "emptied" (the refiner removed everything: `refined` is null rather than the leak), "empty"
+`status`, `backend`, `model`, `prompt` (its name), `prompt_hash`, `generation` and `refiner`. `status` is
+"ok" (refined text present), "emptied" (the refiner removed everything: `refined` is null rather than the leak), "empty"
 (the backend gave no text) or "no-face" (landmarks: too few tracked frames); `note` explains the last
 three.
 
@@ -40,7 +40,9 @@ from finecliper.run_lock import lock_file
 
 log = logging.getLogger(__name__)
 
-CLIP_CONTEXT = 77  # tokens of CLIP's text tower (every architecture of arch/), start and end of text included
+# Tokens of CLIP's text tower, start and end of text included: every real CLIP of arch/ (the demo's `small`
+# takes 128, and describe has no model to ask).
+CLIP_CONTEXT = 77
 # Record fields that must agree between a file and a run that appends to it.
 _PROVENANCE = ("backend", "model", "prompt_hash", "generation")
 
@@ -56,8 +58,8 @@ class DescribeSummary:
     emptied: int = 0  # records the refiner emptied
     empty: int = 0  # records whose describer gave no text
     no_face: int = 0
-    skipped: int = 0  # clips the describer had nothing for (e.g. no caption): not recorded
-    skipped_ids: list[str] = field(default_factory=list)
+    # ids of the clips the describer had nothing for (e.g. no caption): not recorded
+    skipped: list[str] = field(default_factory=list)
     # {"id", "reason"} of the clips that could not be read: not recorded, retried by the next run
     failed: list[dict] = field(default_factory=list)
     repaired_bytes: int = 0  # bytes of an unfinished last line cut before appending
@@ -87,7 +89,7 @@ class DescribeSummary:
         return {
             "clips": self.clips, "already_done": self.already_done, "written": self.written,
             "changed": self.changed, "emptied": self.emptied, "empty": self.empty, "no_face": self.no_face,
-            "skipped": self.skipped, "failed": len(self.failed), "failures": self.failure_lines(),
+            "skipped": len(self.skipped), "failed": len(self.failed), "failures": self.failure_lines(),
             "repaired_bytes": self.repaired_bytes, "seconds": round(self.seconds, 3),
             "clips_per_second": round(self.clips_per_second, 3), "splits": self.splits,
         }
@@ -151,7 +153,8 @@ def _prepare(backend: Backend, clip: ClipRecord):
 
 def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend, refiner: Refiner | None = None,
                       *, limit: int | None = None, workers: int = 2, progress: bool | None = None,
-                      too_long: Callable[[list[str]], int] | None = None, shard: Shard | None = None) -> DescribeSummary:
+                      too_long: Callable[[list[str]], int] | None = None,
+                      shard: Shard | None = None) -> DescribeSummary:
     """Describe every clip not yet in `out`, appending one record per clip; returns the run's summary, with
     per split the clips left without a description and, with `too_long` (counts the texts over CLIP's
     context), the descriptions the text tower will cut.
@@ -180,7 +183,7 @@ def describe_manifest(clips: list[ClipRecord], out: str | Path, backend: Backend
             summary.seconds = time.perf_counter() - start
         summary.splits = split_coverage(unique, out, too_long)
         if shard is not None and whole:
-            write_marker(out, shard, summary.clips, [f["id"] for f in summary.failed], summary.skipped_ids)
+            write_marker(out, shard, summary.clips, [f["id"] for f in summary.failed], summary.skipped)
     return summary
 
 
@@ -259,8 +262,7 @@ def _collect(batch: list[ClipRecord], futures, summary: DescribeSummary) -> tupl
             ready.append(clip)
             inputs.append(value)
         elif kind == "skip":
-            summary.skipped += 1
-            summary.skipped_ids.append(clip.id)
+            summary.skipped.append(clip.id)
         else:
             summary.failed.append({"id": clip.id, "reason": value})
             log.error("%s: %s", clip.id, value)

@@ -1,11 +1,12 @@
 """The prompt of the video LLM: a YAML file shipped in the package (`prompts/NAME.yaml`) or the user's.
 
 Shipped prompts go by name: `paper` [PAPER, the default: the paper's Video-LLaVA prompt, verbatim] and
-`facial-movements-v1` [OURS: our earlier prompt, which avoids emotion words]. A prompt file holds `question` (the request, no emotion words), an optional `name`, and optional
-`templates`: per model family (`video_llava`, or a `model_type` of the hf-video backend), how the
-question is wrapped, with `{question}` replaced and `<video>` marking where the clip goes. What reaches
-the model is the rendered prompt; its hash (`prompt_hash`) is recorded with every description, so
-descriptions made with different prompts are never mixed up.
+`facial-movements-v1` [OURS: our earlier prompt, which avoids emotion words]. A prompt file holds
+`question` (the request), an optional `name`, and optional `templates`: per model family (`video_llava`,
+or a `model_type` of the hf-video backend), how the question is wrapped, with `{question}` replaced and
+`<video>` marking where the clip goes. What reaches the model is the rendered prompt; its hash
+(`prompt_hash`) is recorded with every description, so descriptions made with different prompts are never
+mixed up.
 """
 
 from __future__ import annotations

@@ -290,13 +290,13 @@ class Refiner:
         return Refinement(_unmask(result.text, kept_phrases), [_unmask(r, kept_phrases) for r in result.removed])
 
     def _mask_keep(self, text: str, kept: list[str]) -> str:
-        """`text` with each [keep] phrase replaced by a placeholder word no rule matches (see `_unmask`)."""
+        """`text` with each [keep] phrase replaced by placeholder words no rule matches (see `_unmask`)."""
         if self._keep is None:
             return text
 
         def mask(m: re.Match) -> str:
             kept.append(m.group(0))
-            return _placeholder(len(kept) - 1)
+            return _placeholder(len(kept) - 1, len(m.group(0).split()))
 
         return self._keep.sub(mask, text)
 
@@ -419,16 +419,23 @@ def _connective(sep: str) -> str:
     return " ".join(re.sub(rf"[{_COMMAS}]", " ", sep).split()).lower()
 
 
-def _placeholder(index: int) -> str:
-    """A word of letters only (the rules read words as letters) that no lexicon entry or rule matches."""
-    return "zqkeep" + "".join(chr(ord("a") + int(d)) for d in str(index)) + "zq"
+def _placeholder(index: int, words: int) -> str:
+    """Words of letters only (the rules read words as letters) that no lexicon entry or rule matches, as many
+    as the phrase has: the fragment check counts words, and "deflated mouth" is no one-word fragment."""
+    return " ".join(["zqkeep" + "".join(chr(ord("a") + int(d)) for d in str(index)) + "zq"] * words)
 
 
 def _unmask(text: str | None, kept: list[str]) -> str | None:
-    """`text` with the placeholders of `_mask_keep` replaced by the phrases they stand for."""
+    """`text` with the placeholders of `_mask_keep` replaced by the phrases they stand for; a placeholder that
+    `_tidy` capitalised (it starts what is left of a sentence) gives its phrase a capital."""
+
+    def phrase(m: re.Match) -> str:
+        original = kept[int("".join(str(ord(c) - 97) for c in m.group(2)))]
+        return original[:1].upper() + original[1:] if m.group(1) == "Z" else original
+
     if text is None or not kept:
         return text
-    return re.sub(r"zqkeep([a-j]+)zq", lambda m: kept[int("".join(str(ord(c) - 97) for c in m.group(1)))], text)
+    return re.sub(r"([zZ])qkeep([a-j]+)zq(?:\s+zqkeep\2zq)*", phrase, text)
 
 
 def _starts_with_participle(clause: str) -> bool:

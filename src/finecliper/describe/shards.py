@@ -47,26 +47,27 @@ def merge_shards(unique: dict[str, ClipRecord], out: str | Path, count: int, sum
     start = time.perf_counter()
     if out.exists():
         raise UserError(f"{out} already exists; remove it (or merge into another --out) to merge the shards")
-    lines: dict[str, str] = {}
+    lines: dict[str, tuple[str, dict]] = {}
     settings: dict | None = None
     for shard in all_shards(count):
         shard_lines, info = _read_shard(shard, out, shard.select(list(unique)))
-        for line in shard_lines.values():
-            settings = _same_settings(settings, json.loads(line), shard)
+        for _, record in shard_lines.values():
+            settings = _same_settings(settings, record, shard)
         lines.update(shard_lines)
         summary.failed += [{"id": i, "reason": f"could not be read in shard {shard.index}/{count}"}
                            for i in info["failed"]]
-        summary.skipped += len(info["skipped"])
+        summary.skipped += info["skipped"]
     ordered = [lines[clip_id] for clip_id in unique if clip_id in lines]
-    atomic.write_text(out, "".join(ordered))
+    atomic.write_text(out, "".join(line for line, _ in ordered))
     summary.clips = len(unique)
-    for line in ordered:
-        summary.add(json.loads(line))
+    for _, record in ordered:
+        summary.add(record)
     summary.seconds = time.perf_counter() - start
 
 
-def _read_shard(shard: Shard, out: Path, expected: list[str]) -> tuple[dict[str, str], dict]:
-    """The shard's lines by clip id and its marker, checked against the clips the shard should hold."""
+def _read_shard(shard: Shard, out: Path, expected: list[str]) -> tuple[dict[str, tuple[str, dict]], dict]:
+    """The shard's (line, record) by clip id and its marker, checked against the clips the shard should hold.
+    Each line is parsed once here; the merge writes the line itself, unchanged."""
     path = shard.file(out)
     again = f"run `finecliper describe` with --shard {shard.index}/{shard.count} again (it resumes)"
     if not path.is_file():
@@ -80,15 +81,16 @@ def _read_shard(shard: Shard, out: Path, expected: list[str]) -> tuple[dict[str,
     except (json.JSONDecodeError, KeyError, TypeError):
         raise UserError(f"{done} is not a shard's finish marker; {again}") from None
     if info.get("shards") != shard.count or info.get("clips") != len(expected):
-        raise UserError(f"{done} was written for another manifest or shard count "
-                        f"({info.get('clips')} clips of {info.get('shards')} shards, here {len(expected)} of {shard.count})")
+        raise UserError(f"{done} was written for another manifest or shard count ({info.get('clips')} clips of "
+                        f"{info.get('shards')} shards, here {len(expected)} of {shard.count})")
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         raise UserError(f"{path} ends with an unfinished line; {again}")
     lines = {}
     for lineno, line in enumerate(text.splitlines(keepends=True), 1):
         if line.strip():
-            lines[_clip_id(line, path, lineno)] = line  # a later record of an id wins, as readers do
+            record = _record(line, path, lineno)
+            lines[str(record["id"])] = (line, record)  # a later record of an id wins, as readers do
     wanted = set(expected)
     stray = next((i for i in lines if i not in wanted), None)
     if stray is not None:
@@ -100,14 +102,14 @@ def _read_shard(shard: Shard, out: Path, expected: list[str]) -> tuple[dict[str,
     return lines, info
 
 
-def _clip_id(line: str, path: Path, lineno: int) -> str:
+def _record(line: str, path: Path, lineno: int) -> dict:
     try:
         record = json.loads(line)
     except json.JSONDecodeError:
         raise UserError(f"{path}:{lineno} is not valid JSON") from None
     if not isinstance(record, dict) or "id" not in record:
         raise UserError(f"{path}:{lineno} is not a description record (needs 'id')")
-    return str(record["id"])
+    return record
 
 
 def _same_settings(settings: dict | None, record: dict, shard: Shard) -> dict:
