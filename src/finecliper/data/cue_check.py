@@ -35,7 +35,7 @@ class CueCheck:
 
     checked: int = 0
     problems: dict[str, list[str]] = field(default_factory=lambda: {kind: [] for kind in PROBLEMS})
-    unmeasured: int = 0  # clips whose store file holds no face scores (older stores, oracle stores)
+    unmeasured: int = 0  # clips whose store file holds no face scores (stores of older versions)
 
     @property
     def bad(self) -> set[str]:
@@ -86,7 +86,7 @@ def screen_splits(splits: dict[str, list[ClipRecord]], data: DataConfig) -> tupl
     unique = {r.id: r for records in splits.values() for r in records}  # a clip in two splits is checked once
     check = check_cues(list(unique.values()), store, data)
     if check.unmeasured:
-        log.warning("%d of %d clips' cue files hold no face scores (a store of an older finecliper, or drawn cues): "
+        log.warning("%d of %d clips' cue files hold no face scores (a store of an older finecliper): "
                     "their faces are taken as real; rerun `finecliper cues` into a new folder to check them",
                     check.unmeasured, check.checked)
     bad = check.bad
