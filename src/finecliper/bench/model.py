@@ -19,7 +19,7 @@ import copy
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -81,34 +81,30 @@ def train_step(model: FineCLIPER, batch: dict, device: torch.device, precision: 
     model.zero_grad(set_to_none=True)
 
 
+def mean_seconds(fn: Callable[[], object], device: torch.device, warmup: int, steps: int) -> float:
+    """Mean seconds of `fn()` over `steps` timed calls after `warmup` untimed ones, the device's queued work
+    waited for at both ends of the timed stretch."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - start) / steps
+
+
 def time_training(model: FineCLIPER, batch: dict, device: torch.device, precision: str, warmup: int,
                   steps: int) -> float:
     """Mean seconds of one forward + backward pass, after `warmup` untimed ones."""
-    model.train()
-
-    def step() -> None:
-        train_step(model, batch, device, precision)
-
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return (time.perf_counter() - start) / steps
+    return mean_seconds(lambda: train_step(model, batch, device, precision), device, warmup, steps)
 
 
 def time_inference(model: FineCLIPER, batch: dict, device: torch.device, precision: str, steps: int) -> float:
-    """Mean seconds of one forward pass in evaluation mode."""
+    """Mean seconds of one forward pass in evaluation mode, after one untimed pass (PN text embeddings are
+    computed once per evaluation: it warms that cache)."""
     model.eval()
-    forward(model, batch, device, precision)  # PN text embeddings are computed once per evaluation: warm that cache
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        forward(model, batch, device, precision)
-    _sync(device)
-    return (time.perf_counter() - start) / steps
+    return mean_seconds(lambda: forward(model, batch, device, precision), device, 1, steps)
 
 
 def time_reference(model: FineCLIPER, batch: dict, device: torch.device, precision: str, steps: int) -> float:
@@ -128,13 +124,7 @@ def time_reference(model: FineCLIPER, batch: dict, device: torch.device, precisi
             for images in streams:
                 reference(pixel_values=images)
 
-    passes()  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        passes()
-    _sync(device)
-    return (time.perf_counter() - start) / steps
+    return mean_seconds(passes, device, 1, steps)
 
 
 def run(preset: str, overrides: Sequence[str] = (), batch_size: int = 2, num_frames: int | None = None,

@@ -24,7 +24,7 @@ from finecliper import atomic
 from finecliper.cues.backends import CROP_MODES, LANDMARK_BACKENDS, PARSING_BACKENDS
 from finecliper.devices import DEVICE_HELP
 from finecliper.errors import UserError
-from finecliper.inference import DESCRIBE_MODES  # light: Predictor is loaded on first use
+from finecliper.inference import DESCRIBE_MODES, QUANTIZE_MODES  # light: Predictor is loaded on first use
 from finecliper.paths import output_file
 
 
@@ -49,7 +49,7 @@ def register(subparsers) -> None:
                    help="config override, e.g. model.weights=PATH when the backbone lies elsewhere (repeatable)")
     p.add_argument("--top", type=int, default=3, help="classes shown per clip (default 3)")
     p.add_argument("--device", help=DEVICE_HELP)
-    p.add_argument("--quantize", default="none", choices=("none", "int8"),
+    p.add_argument("--quantize", default="none", choices=QUANTIZE_MODES,
                    help="int8: dynamic int8 quantization of the frozen CLIP towers' linear layers, faster on "
                         "the CPU (refused on CUDA)")
     p.add_argument("--json", action="store_true", help="print the predictions as JSON")

@@ -3,6 +3,7 @@ resolved config, hence the weight w, and the trainable tensors, hence the tunabl
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,6 @@ def read_runs(run_dirs: list[str | Path]) -> list[Run]:
         checkpoint = _checkpoint_of(run_dir, results)
         model = read_record(checkpoint)["config"]["model"]
         with safe_open(str(checkpoint.with_suffix(".safetensors")), "pt") as tensors:
-            tunable = sum(_numel(tensors.get_slice(k).get_shape()) for k in tensors.keys())
+            tunable = sum(math.prod(tensors.get_slice(k).get_shape()) for k in tensors.keys())
         runs.append(Run(results, model.get("video_weight"), bool(model.get("descriptions")), tunable))
     return runs
-
-
-def _numel(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= s
-    return n

@@ -12,7 +12,7 @@ a dataset), `description` (one clip's description), `predictor` (`Predictor`, `P
 imports the lower ones; nothing here imports training.
 
 `Predictor` and `Prediction` are loaded on first use: importing them loads torch and transformers, and
-`finecliper --help` reads DESCRIBE_MODES from here without paying for that.
+`finecliper --help` reads DESCRIBE_MODES and QUANTIZE_MODES from here without paying for that.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from finecliper.inference.predictor import Prediction, Predictor
 
-__all__ = ["DESCRIBE_MODES", "Prediction", "Predictor"]
+__all__ = ["DESCRIBE_MODES", "QUANTIZE_MODES", "Prediction", "Predictor"]
 
 DESCRIBE_MODES = ("none", "landmarks")  # where a clip's description comes from when none is given
+QUANTIZE_MODES = ("none", "int8")  # the frozen towers' weights in prediction (inference/quantize.py)
 
 _LAZY = {"Prediction": "finecliper.inference.predictor", "Predictor": "finecliper.inference.predictor"}
 

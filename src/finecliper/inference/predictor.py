@@ -25,7 +25,6 @@ the score evaluation ranks by (a zero-shot checkpoint's s is model.zero_shot_sco
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from finecliper.data.cue_store import ClipCues, CueStore
 from finecliper.data.face_verdict import face_verdict
 from finecliper.data.loader import collate
 from finecliper.data.manifest import ClipRecord
-from finecliper.data.video import count_frames, is_video_file, write_frames
+from finecliper.data.video import count_frames, is_video_file
 from finecliper.devices import resolve_device
 from finecliper.errors import UserError
 from finecliper.inference import DESCRIBE_MODES
@@ -47,7 +46,7 @@ from finecliper.inference.checkpoint import load_model
 from finecliper.inference.dataset import make_dataset
 from finecliper.inference.description import CLIP_ID, describe_clip
 from finecliper.inference.quantize import check_quantize, quantize_int8
-from finecliper.inference.sampled_clip import sampled_clip
+from finecliper.inference.sampled_clip import frame_folder, sampled_clip
 from finecliper.inference.scoring import forward
 
 log = logging.getLogger(__name__)
@@ -175,10 +174,7 @@ class Predictor:
         clip's description, for a checkpoint with the description branch."""
         if isinstance(clip, (str, Path)):
             return self._predict_path(Path(clip), description)
-        frames = as_frames(clip)
-        with tempfile.TemporaryDirectory(prefix="finecliper-clip-") as tmp:
-            folder = Path(tmp) / "frames"
-            write_frames(folder, frames, ext="bmp")  # lossless: exactly the frames given
+        with frame_folder(as_frames(clip)) as folder:
             prediction = self._predict_path(folder, description)
         prediction.path = name
         return prediction

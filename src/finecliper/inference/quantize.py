@@ -23,9 +23,8 @@ import torch
 from torch import nn
 
 from finecliper.errors import UserError
+from finecliper.inference import QUANTIZE_MODES
 from finecliper.model.adapter import Adapter
-
-QUANTIZE_MODES = ("none", "int8")
 
 
 def check_quantize(mode: str, device: torch.device) -> None:

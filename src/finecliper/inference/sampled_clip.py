@@ -27,7 +27,15 @@ def sampled_clip(path: Path, length: int, num_frames: int, needs_cues: bool) -> 
         yield path, length, False
         return
     frames = read_clip(path, sample_indices(length, num_frames, train=False))
-    with tempfile.TemporaryDirectory(prefix="finecliper-sampled-") as tmp:
+    with frame_folder(frames, prefix="finecliper-sampled-") as folder:
+        yield folder, len(frames), True
+
+
+@contextmanager
+def frame_folder(frames, prefix: str = "finecliper-clip-") -> Iterator[Path]:
+    """A temporary frame folder holding `frames` ((T, H, W, 3) uint8 RGB) losslessly (BMP), so that frames in
+    memory take exactly the path of a frame folder; it lives while held."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         folder = Path(tmp) / "frames"
         write_frames(folder, frames, ext="bmp")
-        yield folder, len(frames), True
+        yield folder

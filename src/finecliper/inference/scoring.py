@@ -30,8 +30,9 @@ def score(model, dataset, indices: Sequence[int], batch_size: int, workers: int,
     """The clips `indices` of `dataset`, in that order, in evaluation mode (the model's mode is restored
     afterwards): {"scores": (N, C) the model's decision scores, "labels": (N,; -1 for a clip without one),
     "pos_sim": (N, C), "neg_sim": (N, C) or absent without negative sentences}. The similarities let an
-    evaluation report every score kind (model/pn.py) from one pass. `loaders`: a dict the caller keeps between evaluations, holding the loader of each (dataset, batch size) so that its
-    persistent workers serve every evaluation instead of starting anew."""
+    evaluation report every score kind (model/pn.py) from one pass. `loaders`: a dict the caller keeps
+    between evaluations, holding the loader of each (dataset, batch size, workers) so that its persistent
+    workers serve every evaluation instead of starting anew."""
     key = (id(dataset), batch_size, workers)
     loader = None if loaders is None else loaders.get(key)
     if loader is None:
@@ -46,9 +47,9 @@ def score(model, dataset, indices: Sequence[int], batch_size: int, workers: int,
     for batch in tqdm(loader, desc="eval", unit="batch", dynamic_ncols=True, disable=not progress):
         parts["labels"].append(batch.pop("labels", torch.full((len(batch["ids"]),), -1)).numpy())
         out = forward(model, batch, device, precision)
-        for key in ("scores", "pos_sim", "neg_sim"):
-            if out[key] is not None:
-                parts[key].append(out[key].float().cpu().numpy())
+        for name in ("scores", "pos_sim", "neg_sim"):
+            if out[name] is not None:
+                parts[name].append(out[name].float().cpu().numpy())
     model.train(was_training)
     if not parts["labels"]:
         empty = np.zeros((0, len(model.class_names)), np.float32)

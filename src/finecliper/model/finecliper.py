@@ -280,7 +280,8 @@ class FineCLIPER(nn.Module):
         p, n = self.pn_embeddings()
         pos_sim = z @ p.to(z.dtype).t()  # (B, C)
         neg_sim = None if n is None else z @ n.to(z.dtype).t()  # (B, C)
-        out.update(weight=weight, embedding=z, pos_sim=pos_sim, neg_sim=neg_sim, scores=pn_scores(pos_sim, neg_sim, self.score_kind))
+        out.update(weight=weight, embedding=z, pos_sim=pos_sim, neg_sim=neg_sim,
+                   scores=pn_scores(pos_sim, neg_sim, self.score_kind))
 
         labels = batch.get("labels")
         losses = []

@@ -48,8 +48,6 @@ def claim(run_dir: Path, resume: bool, force: bool) -> RunLock:
     a resume finds a symbolic link where it writes."""
     if resume and force:
         raise UserError("--resume continues the run in --out and --force deletes it: choose one")
-    if resume and not (run_dir / "resume.pt").is_file():  # before the lock makes the folder
-        raise UserError(f"there is no resume state {run_dir / 'resume.pt'}; start the run without --resume")
     lock = lock_dir(run_dir, "run directory").acquire()
     try:
         found = [name for name in RUN_OUTPUTS if _holds(run_dir / name)]

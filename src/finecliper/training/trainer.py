@@ -327,7 +327,8 @@ class Trainer:
 
     def run(self, resume: bool = False, force: bool = False) -> dict:
         """Train, or with `resume` continue, the run in `run_dir`; `force` deletes an earlier run's outputs there."""
-        state = load_resume(self.run_dir / "resume.pt") if resume else None  # a bad one touches nothing
+        # Before the lock, which makes the folder: a missing or bad resume state touches nothing.
+        state = load_resume(self.run_dir / "resume.pt") if resume else None
         lock = self._claim_run_dir(resume, force)
         try:
             return self._run(state)
