@@ -297,6 +297,8 @@ ROWS: dict[str, tuple[Row, str]] = {
                                   "neither a prompt of the package"),
     "demo --ablation-rows unknown": (lambda w, t: ["demo", "--ablation", "--ablation-rows", "nope", "--out",
                                                    str(t / "demo")], "unknown ablation row 'nope'"),
+    "explain out read-only": (lambda w, t: ["explain", str(w.data / "happiness_00"), "--checkpoint", str(w.checkpoint),
+                                            "--out", str(read_only_place(t) / "x")], "cannot be written"),
     "explain --attention unknown": (lambda w, t: ["explain", str(w.data / "happiness_00"), "--checkpoint",
                                                   str(w.checkpoint), "--out", str(t / "x"), "--attention", "grad"],
                                     "invalid choice: 'grad'"),

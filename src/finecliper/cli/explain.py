@@ -17,6 +17,7 @@ from finecliper.cues.backends import CROP_MODES
 from finecliper.devices import DEVICE_HELP
 from finecliper.errors import UserError
 from finecliper.inference import DESCRIBE_MODES
+from finecliper.paths import output_folder
 
 ATTENTION_METHODS = ("rollout", "last-cls")  # explain.attention.METHODS, without importing torch for --help
 
@@ -48,6 +49,7 @@ def run(args) -> int:
         raise UserError(f"video {args.clip} does not exist")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserError(f"--out {args.out} is a file; give a folder")
+    output_folder(args.out)  # writable, before the model runs (like every other --out)
     predictor = Predictor(args.checkpoint, args.overrides, args.device, args.crop, args.describe)
     expl = explain_clip(predictor, args.clip, args.description, args.attention)
     paths = write_explanation(expl, args.out)
